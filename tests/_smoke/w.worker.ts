@@ -1,1 +1,0 @@
-self.onmessage = (e: MessageEvent<number>) => self.postMessage(e.data + 1);
