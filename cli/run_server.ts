@@ -1,0 +1,33 @@
+/**
+ * Shared by `worky dev` and `worky serve`: load the config, start the server,
+ * stop cleanly on SIGINT/SIGTERM.
+ */
+import { loadConfig } from "../control-plane/config/load_config.ts";
+import { startServer } from "../control-plane/server.ts";
+
+export interface RunServerOptions {
+  config: string;
+  port?: number;
+  hostname?: string;
+  watch: boolean;
+}
+
+export async function runServer(opts: RunServerOptions): Promise<void> {
+  const config = await loadConfig(opts.config);
+  const server = await startServer({
+    config,
+    watch: opts.watch,
+    port: opts.port,
+    hostname: opts.hostname,
+  });
+  const stop = () => {
+    server.close().then(() => Deno.exit(0));
+  };
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  console.error(
+    `worky: serving ${config.tenants.length} tenant(s) on ${server.url}` +
+      (opts.watch ? " (watching sources)" : ""),
+  );
+  for (const t of config.tenants) console.error(`  ${t.name.padEnd(16)} ${t.routes.join("  ")}`);
+}

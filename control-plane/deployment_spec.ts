@@ -1,0 +1,46 @@
+/**
+ * Turns a tenant's config and its bundled code into the runtime's
+ * DeploymentSpec: explicit permissions, vars, binding specs (KV namespaces
+ * scoped to the tenant) and pool limits.
+ */
+import type { TenantConfig } from "./config/types.ts";
+import type { DeploymentSpec } from "../runtime/deployment.ts";
+import type { BindingSpec } from "../runtime/bindings/types.ts";
+import { toWorkerPermissions } from "../runtime/permissions.ts";
+
+/** Idle time before extra workers stop. */
+const IDLE_MS = 60_000;
+
+/** The storage namespace of a tenant's KV binding; tenants never share one. */
+export function kvNamespace(tenant: string, binding: string): string {
+  return `${tenant}/${binding}`;
+}
+
+export function bindingSpecs(tenant: TenantConfig): BindingSpec[] {
+  return tenant.kv.map((name) => ({
+    name,
+    kind: "kv",
+    config: { namespace: kvNamespace(tenant.name, name) },
+  }));
+}
+
+export function deploymentSpec(
+  tenant: TenantConfig,
+  code: { code: string; version: string },
+): DeploymentSpec {
+  return {
+    tenant: tenant.name,
+    version: code.version,
+    code: code.code,
+    permissions: toWorkerPermissions(tenant.permissions),
+    vars: tenant.vars,
+    bindings: bindingSpecs(tenant),
+    limits: {
+      timeoutMs: tenant.limits.timeoutMs,
+      maxWorkers: tenant.limits.maxWorkers,
+      maxConcurrencyPerWorker: tenant.limits.maxConcurrencyPerWorker,
+      minWorkers: 1,
+      idleMs: IDLE_MS,
+    },
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * The live deployments and the route table in front of them. A route resolves
+ * to a tenant slot; a slot's `current` deployment is swapped atomically on
+ * redeploy, so a request sees one version or the other, never a mix, and the
+ * old version drains while its in-flight events finish.
+ */
+import type { TenantConfig } from "./config/types.ts";
+import { RouteTable } from "./routing/route_table.ts";
+import type { Deployment } from "../runtime/deployment.ts";
+import type { Runtime } from "../runtime/runtime.ts";
+import { bundleModule } from "../runtime/bundler.ts";
+import { deploymentSpec } from "./deployment_spec.ts";
+import { WorkyError } from "../runtime/errors.ts";
+
+/** One tenant's place in the route table. */
+export interface TenantSlot {
+  readonly config: TenantConfig;
+  current: Deployment;
+  /** Local files the current bundle was built from (for the dev watcher). */
+  inputs: string[];
+}
+
+export class DeploymentManager {
+  readonly #runtime: Runtime;
+  #slots = new Map<string, TenantSlot>();
+  #routes = new RouteTable<TenantSlot>([]);
+
+  constructor(runtime: Runtime) {
+    this.#runtime = runtime;
+  }
+
+  /**
+   * Bundles and starts every tenant. All or nothing: if any fails, the ones
+   * started are stopped and one error lists every failure.
+   */
+  async deployAll(tenants: TenantConfig[]): Promise<void> {
+    const results = await Promise.allSettled(tenants.map((t) => this.#build(t)));
+    const failures = results.flatMap((r) => r.status === "rejected" ? [r.reason] : []);
+    if (failures.length) {
+      await Promise.all(
+        results.flatMap((r) => r.status === "fulfilled" ? [r.value.current.drain(0)] : []),
+      );
+      throw new WorkyError(
+        failures.every((f) => WorkyError.from(f).isUserError) ? "ERR_BUNDLE_INVALID" : "ERR_INTERNAL",
+        failures.map((f) => f instanceof Error ? f.message : String(f)).join("\n"),
+      );
+    }
+    const slots = results.map((r) => (r as PromiseFulfilledResult<TenantSlot>).value);
+    this.#slots = new Map(slots.map((s) => [s.config.name, s]));
+    this.#routes = new RouteTable(slots.flatMap((s) => s.config.routes.map((r) => [r, s] as [string, TenantSlot])));
+  }
+
+  /**
+   * Rebuilds one tenant from its module and swaps it in. On failure the
+   * running version keeps serving and the error is thrown.
+   */
+  async redeploy(name: string): Promise<Deployment> {
+    const slot = this.#slots.get(name);
+    if (!slot) throw new WorkyError("ERR_NOT_FOUND", `no tenant named "${name}"`);
+    const next = await this.#build(slot.config);
+    return this.swap(name, next.current, next.inputs);
+  }
+
+  /** Swaps a started deployment in; the previous one drains. */
+  swap(name: string, next: Deployment, inputs: string[] = []): Deployment {
+    const slot = this.#slots.get(name);
+    if (!slot) throw new WorkyError("ERR_NOT_FOUND", `no tenant named "${name}"`);
+    const old = slot.current;
+    slot.current = next;
+    slot.inputs = inputs;
+    old.drain().catch(() => {});
+    return next;
+  }
+
+  /** The slot serving `host` + `path`, if any. */
+  route(host: string, path: string): TenantSlot | undefined {
+    return this.#routes.match(host, path);
+  }
+
+  get(name: string): TenantSlot | undefined {
+    return this.#slots.get(name);
+  }
+
+  list(): TenantSlot[] {
+    return [...this.#slots.values()];
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#slots.values()].map((s) => s.current.drain(1000)));
+    this.#slots.clear();
+  }
+
+  async #build(config: TenantConfig): Promise<TenantSlot> {
+    const bundle = await bundleModule(config.module);
+    const current = await this.#runtime.deploy(
+      deploymentSpec(config, { code: bundle.code, version: bundle.hash.slice(0, 12) }),
+    );
+    return { config, current, inputs: bundle.inputs };
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * The hot path: Host + path → tenant deployment → response. No URL object,
+ * no JSON, no await chain beyond the tenant's own reply.
+ */
+import type { DeploymentManager } from "./deployments.ts";
+import { errorResponse } from "./http/error_response.ts";
+import { newRequestId } from "./http/request_id.ts";
+import { WorkyError } from "../runtime/errors.ts";
+import type { Logger } from "../runtime/logger.ts";
+
+/** Splits an absolute URL into host (with port) and path (without query). */
+export function splitUrl(url: string): { host: string; path: string } {
+  const start = url.indexOf("//") + 2;
+  let slash = url.indexOf("/", start);
+  if (slash < 0) slash = url.length;
+  const q = url.indexOf("?", slash);
+  return { host: url.slice(start, slash), path: q < 0 ? url.slice(slash) || "/" : url.slice(slash, q) };
+}
+
+export function createIngress(deployments: DeploymentManager, logger: Logger) {
+  return function ingress(request: Request): Promise<Response> | Response {
+    const requestId = newRequestId();
+    const { host, path } = splitUrl(request.url);
+    const slot = deployments.route(host, path);
+    if (!slot) {
+      return errorResponse(
+        new WorkyError("ERR_NO_ROUTE", `no tenant route matches "${host}${path}"`),
+        requestId,
+      );
+    }
+    return slot.current.fetch(request, requestId).catch((err) => {
+      const e = WorkyError.from(err);
+      logger.log({
+        level: e.isUserError ? "info" : "error",
+        msg: e.message,
+        code: e.code,
+        tenant: slot.config.name,
+        requestId,
+      });
+      return errorResponse(e, requestId);
+    });
+  };
+}

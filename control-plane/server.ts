@@ -1,0 +1,134 @@
+/**
+ * Wires the control plane: storage, runtime, deployments, ingress and the
+ * admin API, behind one `Deno.serve`. `/_worky/*` goes to Hono; everything
+ * else is tenant traffic and takes the ingress fast path.
+ */
+import { Hono } from "hono";
+import type { WorkyConfig } from "./config/types.ts";
+import { openDatabase, type WorkyDatabase } from "./storage/database.ts";
+import { LibsqlKvStore } from "./storage/kv_store.ts";
+import { Runtime } from "../runtime/runtime.ts";
+import { type Clock, systemClock } from "../runtime/clock.ts";
+import { JsonLogger, type Logger } from "../runtime/logger.ts";
+import { DeploymentManager } from "./deployments.ts";
+import { createIngress } from "./ingress.ts";
+import { healthRoutes } from "./admin/health.ts";
+import { errorResponse } from "./http/error_response.ts";
+import { newRequestId } from "./http/request_id.ts";
+import { stopBundler } from "../runtime/bundler.ts";
+import { SourceWatcher } from "./dev/source_watcher.ts";
+
+export interface ServerOptions {
+  config: WorkyConfig;
+  logger?: Logger;
+  clock?: Clock;
+  /** Watch tenant sources and redeploy on change. */
+  watch?: boolean;
+  /** Listen on this port instead of the config's (0 = ephemeral). */
+  port?: number;
+  hostname?: string;
+  /** Pre-spawned spare workers per permission set (default 1). */
+  spares?: number;
+}
+
+/** A running Worky server. */
+export interface WorkyServer {
+  /** Base URL, e.g. `http://127.0.0.1:8787`. */
+  readonly url: string;
+  readonly port: number;
+  readonly deployments: DeploymentManager;
+  readonly db: WorkyDatabase;
+  readonly runtime: Runtime;
+  /** Handles one request as the server would (no socket). */
+  fetch(request: Request): Promise<Response>;
+  /** Stops listening, drains tenants, closes storage. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a server from a validated config. Nothing listens until every
+ * tenant has bundled and loaded; any failure stops what started and throws.
+ */
+export async function startServer(options: ServerOptions): Promise<WorkyServer> {
+  const { config } = options;
+  const logger = options.logger ?? new JsonLogger();
+  const clock = options.clock ?? systemClock;
+  const db = await openDatabase(config.server.dbUrl);
+  const runtime = new Runtime({
+    logger,
+    clock,
+    spares: options.spares,
+    services: { kv: new LibsqlKvStore(db) },
+  });
+  const deployments = new DeploymentManager(runtime);
+  try {
+    await deployments.deployAll(config.tenants);
+  } catch (err) {
+    runtime.close();
+    db.close();
+    await stopBundler();
+    throw err;
+  }
+
+  const startedAt = Date.now();
+  const admin = new Hono().basePath("/_worky").route("/", healthRoutes(deployments, startedAt));
+  admin.notFound((c) =>
+    errorResponse(
+      { code: "ERR_NOT_FOUND", message: `no admin route ${c.req.method} ${c.req.path}` },
+      newRequestId(),
+    )
+  );
+  admin.onError((err) => {
+    const id = newRequestId();
+    logger.log({ level: "error", msg: String(err?.stack ?? err), requestId: id });
+    return errorResponse(err, id);
+  });
+  const ingress = createIngress(deployments, logger);
+  const handler = (request: Request): Response | Promise<Response> => {
+    const url = request.url;
+    // "/_worky/" right after the authority
+    const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+    if (pathStart > 0 && url.startsWith("/_worky/", pathStart)) return admin.fetch(request);
+    return ingress(request);
+  };
+
+  const hostname = options.hostname ?? config.server.hostname;
+  const listening = Promise.withResolvers<Deno.NetAddr>();
+  const server = Deno.serve({
+    hostname,
+    port: options.port ?? config.server.port,
+    onListen: (addr) => listening.resolve(addr as Deno.NetAddr),
+    onError: (err) => {
+      const id = newRequestId();
+      logger.log({ level: "error", msg: String((err as Error)?.stack ?? err), requestId: id });
+      return errorResponse(err, id);
+    },
+  }, handler);
+  const addr = await listening.promise;
+  const url = `http://${addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname}:${addr.port}`;
+  logger.log({ level: "info", msg: `worky listening on ${url}`, tenants: config.tenants.length });
+
+  const watcher = options.watch ? new SourceWatcher(deployments, logger) : undefined;
+  watcher?.start();
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port: addr.port,
+    deployments,
+    db,
+    runtime,
+    fetch: async (request) => await handler(request),
+    close() {
+      closing ??= (async () => {
+        watcher?.stop();
+        await server.shutdown();
+        await deployments.close();
+        runtime.close();
+        db.close();
+        await stopBundler();
+      })();
+      return closing;
+    },
+  };
+}

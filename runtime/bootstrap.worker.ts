@@ -1,0 +1,322 @@
+/**
+ * Runs inside every tenant worker, before and around the tenant's module.
+ * Never imports host modules: only the protocol (types and constants), the
+ * worker-side binding stubs, and Deno/web APIs.
+ *
+ * Order matters: the sandbox (console capture, Response tracking, removed
+ * globals) is installed before the tenant bundle is imported, so the tenant
+ * never sees the originals.
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import {
+  H_EVENT,
+  H_FETCH,
+  H_INIT,
+  H_RPC_RESULT,
+  type HeaderPairs,
+  type HostMessage,
+  type InitMessage,
+  type InlineBody,
+  type LogLevel,
+  W_ERROR,
+  W_EVENT_RESULT,
+  W_FATAL,
+  W_INIT_ERROR,
+  W_LOG,
+  W_READY,
+  W_RESPONSE,
+  W_RPC,
+  W_SETTLED,
+  type WireError,
+  type WorkerMessage,
+} from "./protocol.ts";
+import { STUBS } from "./bindings/stubs.worker.ts";
+import type { RpcCall } from "./bindings/types.ts";
+import { type EventHandler, type EventHandlers, registerEventHandler } from "./events.worker.ts";
+
+// deno-lint-ignore no-explicit-any
+type Any = any;
+
+const post = (msg: WorkerMessage, transfer?: Transferable[]) =>
+  transfer ? self.postMessage(msg, transfer) : self.postMessage(msg);
+
+// ---------------------------------------------------------------- errors
+
+function toWire(err: unknown): WireError {
+  if (err instanceof Error) {
+    const code = typeof (err as Any).code === "string" && (err as Any).code.startsWith("ERR_")
+      ? (err as Any).code
+      : "ERR_TENANT_EXCEPTION";
+    return { code, message: `${err.name}: ${err.message}`, stack: err.stack };
+  }
+  return { code: "ERR_TENANT_EXCEPTION", message: `Uncaught ${String(err)}` };
+}
+
+// ---------------------------------------------------------------- request context
+
+/** The request id of the event whose code is running, for log tagging. */
+const requestContext = new AsyncLocalStorage<string>();
+
+// ---------------------------------------------------------------- console
+
+const inspect = (v: unknown) => typeof v === "string" ? v : Deno.inspect(v, { depth: 4 });
+function capture(level: LogLevel) {
+  return (...args: unknown[]) =>
+    post([W_LOG, level, requestContext.getStore() ?? null, args.map(inspect).join(" ")]);
+}
+const tenantConsole = globalThis.console as Any;
+for (
+  const [method, level] of [
+    ["log", "info"],
+    ["info", "info"],
+    ["debug", "debug"],
+    ["warn", "warn"],
+    ["error", "error"],
+    ["trace", "debug"],
+  ] as const
+) tenantConsole[method] = capture(level);
+
+// ---------------------------------------------------------------- Response tracking
+
+/**
+ * Responses built from a complete body (string or bytes) are remembered, so
+ * the body crosses back inline instead of as a transferred stream. Anything
+ * else (streams, blobs, fetch() results, clones) takes the streaming path.
+ */
+const inlineBodies = new WeakMap<Response, InlineBody>();
+function inlineOf(body: unknown): InlineBody | undefined {
+  if (body === null || body === undefined) return null;
+  if (typeof body === "string") return body;
+  if (body instanceof ArrayBuffer) return new Uint8Array(body.slice(0));
+  if (ArrayBuffer.isView(body)) {
+    return copyView(body);
+  }
+  return undefined;
+}
+function copyView(view: ArrayBufferView): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(view.byteLength);
+  out.set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+  return out;
+}
+const NativeResponse = Response;
+const TrackedResponse = new Proxy(NativeResponse, {
+  construct(target, args, newTarget) {
+    const res = Reflect.construct(target, args, newTarget) as Response;
+    const inline = inlineOf(args[0]);
+    if (inline !== undefined) inlineBodies.set(res, inline);
+    return res;
+  },
+  get(target, prop, receiver) {
+    if (prop === "json") {
+      return (data: unknown, init?: ResponseInit) => {
+        const res = NativeResponse.json(data, init);
+        inlineBodies.set(res, JSON.stringify(data));
+        return res;
+      };
+    }
+    return Reflect.get(target, prop, receiver);
+  },
+});
+Object.defineProperty(globalThis, "Response", { value: TrackedResponse, writable: true, configurable: true });
+
+// ---------------------------------------------------------------- removed powers
+
+// A tenant may not spawn workers of its own (host exhaustion), nor end its worker
+// silently: Deno.exit reports to the host, which replaces the worker.
+delete (globalThis as Any).Worker;
+try {
+  Object.defineProperty(Deno, "exit", {
+    value: (code?: number) => {
+      post([W_FATAL, { code: "ERR_TENANT_CRASHED", message: `Deno.exit(${code ?? 0}) called by tenant` }]);
+      throw new Error("Deno.exit() is not allowed in a Worky tenant");
+    },
+  });
+} catch { /* Deno namespace sealed in this version: exit still ends only this worker */ }
+
+// ---------------------------------------------------------------- RPC to the host
+
+let nextRpcId = 1;
+const rpcPending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
+const rpc: RpcCall = (binding, method, args, transfer) =>
+  new Promise((resolve, reject) => {
+    const id = nextRpcId++;
+    rpcPending.set(id, { resolve, reject });
+    post([W_RPC, id, binding, method, args], transfer);
+  });
+
+function settleRpc(id: number, ok: boolean, value: unknown) {
+  const p = rpcPending.get(id);
+  if (!p) return;
+  rpcPending.delete(id);
+  if (ok) p.resolve(value);
+  else {
+    const e = value as WireError;
+    const err = new Error(e.message);
+    (err as Any).code = e.code;
+    p.reject(err);
+  }
+}
+
+// ---------------------------------------------------------------- tenant state
+
+let tenantModule: Any = null;
+let env: Record<string, unknown> = {};
+const handlers: EventHandlers = {};
+
+async function init(msg: InitMessage) {
+  try {
+    env = {};
+    for (const [k, v] of Object.entries(msg.vars)) env[k] = v;
+    for (const spec of msg.bindings) {
+      const factory = STUBS[spec.kind];
+      if (!factory) throw new Error(`unknown binding kind "${spec.kind}" for env.${spec.name}`);
+      env[spec.name] = factory(spec, rpc);
+    }
+    const url = URL.createObjectURL(new Blob([msg.code], { type: "text/javascript" }));
+    try {
+      tenantModule = await import(url);
+    } finally {
+      URL.revokeObjectURL(url);
+    }
+    const handler = tenantModule.default;
+    if (!handler || (typeof handler !== "object" && typeof handler !== "function")) {
+      throw new Error(
+        "the module has no default export; export default { fetch(request, env, ctx) { … } }",
+      );
+    }
+    registerEventHandler(handlers, tenantModule, env);
+    post([W_READY]);
+  } catch (err) {
+    post([W_INIT_ERROR, toWire(err)]);
+  }
+}
+
+// ---------------------------------------------------------------- execution context
+
+/** Tracks `waitUntil` work of one event and reports when all of it settled. */
+function makeContext(id: number) {
+  let pending = 0;
+  let responded = false;
+  const settle = () => {
+    if (responded && pending === 0) post([W_SETTLED, id]);
+  };
+  const ctx = {
+    waitUntil(promise: Promise<unknown>) {
+      pending++;
+      Promise.resolve(promise).catch((err) => {
+        post([W_LOG, "error", requestContext.getStore() ?? null, `waitUntil: ${toWire(err).stack ?? err}`]);
+      }).finally(() => {
+        pending--;
+        settle();
+      });
+    },
+    passThroughOnException() {},
+    props: {},
+  };
+  const done = () => {
+    responded = true;
+    settle();
+  };
+  return { ctx, done };
+}
+
+// ---------------------------------------------------------------- fetch
+
+function buildHeaders(pairs: HeaderPairs): Headers {
+  const h = new Headers();
+  for (let i = 0; i < pairs.length; i++) h.append(pairs[i][0], pairs[i][1]);
+  return h;
+}
+
+async function onFetch(
+  id: number,
+  method: string,
+  url: string,
+  headers: HeaderPairs,
+  body: ReadableStream<Uint8Array> | null,
+  requestId: string,
+) {
+  const { ctx, done } = makeContext(id);
+  try {
+    const fetchHandler = handlers.fetch;
+    if (!fetchHandler) {
+      throw Object.assign(new Error("the module's default export has no fetch() handler"), {
+        code: "ERR_BUNDLE_INVALID",
+      });
+    }
+    const request = new Request(url, {
+      method,
+      headers: buildHeaders(headers),
+      body,
+      // @ts-ignore: duplex is needed for streaming request bodies
+      duplex: body ? "half" : undefined,
+    });
+    const res: unknown = await requestContext.run(requestId, () => fetchHandler(request, env, ctx));
+    if (!(res instanceof NativeResponse)) {
+      throw new TypeError(`fetch() must return a Response, got ${res === null ? "null" : typeof res}`);
+    }
+    const outHeaders: HeaderPairs = [];
+    for (const pair of res.headers) outHeaders.push(pair);
+    const inline = inlineBodies.get(res);
+    if (inline !== undefined && !res.bodyUsed) {
+      post([W_RESPONSE, id, res.status, res.statusText, outHeaders, inline, null]);
+    } else if (res.body) {
+      post([W_RESPONSE, id, res.status, res.statusText, outHeaders, null, res.body], [res.body]);
+    } else {
+      post([W_RESPONSE, id, res.status, res.statusText, outHeaders, null, null]);
+    }
+  } catch (err) {
+    post([W_ERROR, id, toWire(err)]);
+  } finally {
+    done();
+  }
+}
+
+// ---------------------------------------------------------------- other events
+
+async function onEvent(id: number, kind: string, payload: unknown, requestId: string) {
+  const { ctx, done } = makeContext(id);
+  try {
+    const handler = handlers[kind] as EventHandler | undefined;
+    if (!handler) {
+      throw Object.assign(new Error(`the module does not handle "${kind}" events`), {
+        code: "ERR_BUNDLE_INVALID",
+      });
+    }
+    const value = await requestContext.run(requestId, () => handler(payload, env, ctx));
+    post([W_EVENT_RESULT, id, true, value]);
+  } catch (err) {
+    post([W_EVENT_RESULT, id, false, toWire(err)]);
+  } finally {
+    done();
+  }
+}
+
+// ---------------------------------------------------------------- wiring
+
+self.addEventListener("unhandledrejection", (e) => {
+  e.preventDefault();
+  post([W_FATAL, toWire(e.reason)]);
+});
+self.addEventListener("error", (e) => {
+  e.preventDefault();
+  post([W_FATAL, toWire(e.error ?? e.message)]);
+});
+
+self.onmessage = (e: MessageEvent<HostMessage>) => {
+  const m = e.data;
+  switch (m[0]) {
+    case H_FETCH:
+      onFetch(m[1], m[2], m[3], m[4], m[5], m[6]);
+      break;
+    case H_RPC_RESULT:
+      settleRpc(m[1], m[2], m[3]);
+      break;
+    case H_EVENT:
+      onEvent(m[1], m[2], m[3], m[4]);
+      break;
+    case H_INIT:
+      init(m[1]);
+      break;
+  }
+};

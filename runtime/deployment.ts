@@ -1,0 +1,88 @@
+/**
+ * One version of one tenant, running: its bundle, its bindings' host sides and
+ * its worker pool. Immutable; a new version is a new Deployment, and the old
+ * one drains (in-flight events finish on the old code).
+ */
+import type { BindingHost, BindingSpec } from "./bindings/types.ts";
+import type { WorkerPermissions } from "./protocol.ts";
+import { type PoolLimits, WorkerPool } from "./worker_pool.ts";
+import { WorkyError } from "./errors.ts";
+import { PLUGINS } from "./bindings/registry.ts";
+import type { RuntimeContext } from "./runtime.ts";
+
+export interface DeploymentSpec {
+  tenant: string;
+  /** Identifies the code (bundle hash or registry version). */
+  version: string;
+  /** Bundled ES module source. */
+  code: string;
+  permissions: WorkerPermissions;
+  vars: Record<string, unknown>;
+  bindings: BindingSpec[];
+  limits: PoolLimits;
+}
+
+export class Deployment {
+  readonly startedAt = Date.now();
+  private constructor(readonly spec: DeploymentSpec, readonly pool: WorkerPool) {}
+
+  /** Starts the pool and waits for the module to load: a broken module fails here. */
+  static async start(spec: DeploymentSpec, rt: RuntimeContext): Promise<Deployment> {
+    const hosts = new Map<string, BindingHost>();
+    for (const b of spec.bindings) {
+      const plugin = PLUGINS[b.kind];
+      if (!plugin) {
+        throw new WorkyError("ERR_CONFIG_INVALID", `tenant "${spec.tenant}": env.${b.name}: unknown binding kind "${b.kind}"`);
+      }
+      hosts.set(b.name, plugin.createHost(b, { tenant: spec.tenant, clock: rt.clock, services: rt.services }));
+    }
+    const pool = new WorkerPool({
+      tenant: spec.tenant,
+      permissions: spec.permissions,
+      init: { tenant: spec.tenant, code: spec.code, vars: spec.vars, bindings: spec.bindings },
+      bindings: hosts,
+      limits: spec.limits,
+      factory: rt.factory,
+      logger: rt.logger,
+    });
+    try {
+      await pool.warm();
+    } catch (err) {
+      await pool.drain(0);
+      throw err;
+    }
+    return new Deployment(spec, pool);
+  }
+
+  get tenant(): string {
+    return this.spec.tenant;
+  }
+
+  get version(): string {
+    return this.spec.version;
+  }
+
+  /** Runs the tenant's fetch handler. Rejects with a WorkyError (timeout, crash, exception). */
+  fetch(request: Request, requestId: string): Promise<Response> {
+    return this.pool.pick().fetch(request, requestId);
+  }
+
+  /** Runs a non-fetch event handler (`scheduled`, `queue`, …). */
+  event(kind: string, payload: unknown, requestId: string): Promise<unknown> {
+    return this.pool.pick().event(kind, payload, requestId);
+  }
+
+  drain(graceMs?: number): Promise<void> {
+    return this.pool.drain(graceMs);
+  }
+
+  stats() {
+    return {
+      tenant: this.tenant,
+      version: this.version,
+      workers: this.pool.size,
+      inFlight: this.pool.inFlight,
+      recycled: this.pool.recycled,
+    };
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * The host ↔ worker protocol. Imported by both sides, so it holds only types
+ * and constants. Messages are arrays tagged by a small integer (cheaper to
+ * structured-clone than objects on the hot path). Bodies never cross as
+ * copies of streams: a small complete body travels inline, anything else as a
+ * transferred ReadableStream.
+ */
+import type { BindingSpec } from "./bindings/types.ts";
+
+/** Header list as `[name, value]` pairs (keeps repeated `set-cookie`). */
+export type HeaderPairs = [string, string][];
+
+/** Inline body: text stays text, bytes stay bytes. */
+export type InlineBody = string | Uint8Array<ArrayBuffer> | null;
+
+/** Host → worker tags. */
+export const H_INIT = 0;
+export const H_FETCH = 1;
+export const H_RPC_RESULT = 2;
+export const H_EVENT = 3;
+
+/** Worker → host tags. */
+export const W_READY = 10;
+export const W_INIT_ERROR = 11;
+export const W_RESPONSE = 12;
+export const W_ERROR = 13;
+export const W_RPC = 14;
+export const W_LOG = 15;
+export const W_SETTLED = 16;
+export const W_FATAL = 17;
+export const W_EVENT_RESULT = 18;
+
+/** Everything a worker needs to become a tenant. Sent once, right after spawn. */
+export interface InitMessage {
+  tenant: string;
+  /** Bundled ES module source (with an inline source map). */
+  code: string;
+  /** Plain values placed on `env`. */
+  vars: Record<string, unknown>;
+  /** Bindings placed on `env`, built by the worker-side stub registry. */
+  bindings: BindingSpec[];
+}
+
+export type HostMessage =
+  | [typeof H_INIT, InitMessage]
+  | [
+    typeof H_FETCH,
+    id: number,
+    method: string,
+    url: string,
+    headers: HeaderPairs,
+    body: ReadableStream<Uint8Array> | null,
+    requestId: string,
+  ]
+  | [typeof H_RPC_RESULT, id: number, ok: boolean, value: unknown]
+  | [typeof H_EVENT, id: number, kind: string, payload: unknown, requestId: string];
+
+/** A serialized error: what crosses from a worker. */
+export interface WireError {
+  code: string;
+  message: string;
+  stack?: string;
+}
+
+export type WorkerMessage =
+  | [typeof W_READY]
+  | [typeof W_INIT_ERROR, WireError]
+  | [
+    typeof W_RESPONSE,
+    id: number,
+    status: number,
+    statusText: string,
+    headers: HeaderPairs,
+    inline: InlineBody,
+    stream: ReadableStream<Uint8Array> | null,
+  ]
+  | [typeof W_ERROR, id: number, error: WireError]
+  | [typeof W_RPC, id: number, binding: string, method: string, args: unknown[]]
+  | [typeof W_LOG, level: LogLevel, requestId: string | null, message: string]
+  /** All `waitUntil` work of event `id` has settled. */
+  | [typeof W_SETTLED, id: number]
+  /** Uncaught error or unhandled rejection: the worker is poisoned. */
+  | [typeof W_FATAL, WireError]
+  | [typeof W_EVENT_RESULT, id: number, ok: boolean, value: unknown];
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** Deno's `WorkerOptions.deno.permissions`, every key spelled out. */
+export interface WorkerPermissions {
+  read: boolean | string[];
+  write: boolean | string[];
+  net: boolean | string[];
+  env: boolean | string[];
+  run: boolean | string[];
+  ffi: boolean | string[];
+  sys: boolean | string[];
+  import: boolean | string[];
+}

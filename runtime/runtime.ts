@@ -1,0 +1,50 @@
+/**
+ * The runtime as the control plane sees it: deploy a spec, get a Deployment
+ * to dispatch events to. Owns the worker factory (pre-warmed spares) and the
+ * services binding hosts use.
+ */
+import type { Clock } from "./clock.ts";
+import { systemClock } from "./clock.ts";
+import type { Logger } from "./logger.ts";
+import { JsonLogger } from "./logger.ts";
+import type { BindingServices } from "./bindings/types.ts";
+import { WorkerFactory } from "./worker_factory.ts";
+import { Deployment, type DeploymentSpec } from "./deployment.ts";
+
+export interface RuntimeOptions {
+  logger?: Logger;
+  clock?: Clock;
+  services?: BindingServices;
+  /** Pre-spawned spare workers per permission set (default 1). */
+  spares?: number;
+}
+
+/** What a deployment needs from the runtime around it. */
+export interface RuntimeContext {
+  factory: WorkerFactory;
+  logger: Logger;
+  clock: Clock;
+  services: BindingServices;
+}
+
+export class Runtime implements RuntimeContext {
+  readonly factory: WorkerFactory;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly services: BindingServices;
+
+  constructor(options: RuntimeOptions = {}) {
+    this.factory = new WorkerFactory({ spares: options.spares });
+    this.logger = options.logger ?? new JsonLogger();
+    this.clock = options.clock ?? systemClock;
+    this.services = options.services ?? {};
+  }
+
+  deploy(spec: DeploymentSpec): Promise<Deployment> {
+    return Deployment.start(spec, this);
+  }
+
+  close(): void {
+    this.factory.close();
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Creates tenant workers. Keeps one pre-spawned spare per permission set, so
+ * a cold tenant skips the ~10 ms of thread start and bootstrap load: a spare
+ * already runs the bootstrap and only waits for its tenant's init message.
+ * Permissions are fixed when a worker is created, hence the key.
+ */
+import { permissionsKey } from "./permissions.ts";
+import type { WorkerPermissions } from "./protocol.ts";
+
+const BOOTSTRAP = new URL("./bootstrap.worker.ts", import.meta.url);
+
+export interface WorkerFactoryOptions {
+  /** Spares kept per distinct permission set (0 disables pre-warming). */
+  spares?: number;
+}
+
+export class WorkerFactory {
+  readonly #spares = new Map<string, Worker[]>();
+  /** Deployments per permission set; spares live while a set has users. */
+  readonly #users = new Map<string, number>();
+  readonly #target: number;
+  #closed = false;
+
+  constructor(options: WorkerFactoryOptions = {}) {
+    this.#target = options.spares ?? 1;
+  }
+
+  /** A worker with exactly these permissions, running the bootstrap. */
+  take(tenant: string, permissions: WorkerPermissions): Worker {
+    const key = permissionsKey(permissions);
+    const spare = this.#spares.get(key)?.pop();
+    this.prewarm(permissions);
+    return spare ?? spawn(tenant, permissions);
+  }
+
+  /** Registers a user of this permission set and makes sure a spare exists. */
+  acquire(permissions: WorkerPermissions): void {
+    const key = permissionsKey(permissions);
+    this.#users.set(key, (this.#users.get(key) ?? 0) + 1);
+    this.prewarm(permissions);
+  }
+
+  /** Makes sure a spare exists for this permission set. */
+  prewarm(permissions: WorkerPermissions): void {
+    if (this.#closed || this.#target === 0) return;
+    const key = permissionsKey(permissions);
+    let list = this.#spares.get(key);
+    if (!list) this.#spares.set(key, list = []);
+    while (list.length < this.#target) list.push(spawn("spare", permissions));
+  }
+
+  /** Drops the spare of a permission set no deployment uses any more. */
+  release(permissions: WorkerPermissions): void {
+    const key = permissionsKey(permissions);
+    if ((this.#users.get(key) ?? 0) > 1) {
+      this.#users.set(key, this.#users.get(key)! - 1);
+      return;
+    }
+    this.#users.delete(key);
+    for (const w of this.#spares.get(key) ?? []) w.terminate();
+    this.#spares.delete(key);
+  }
+
+  /** Number of idle spares (for stats). */
+  get spareCount(): number {
+    let n = 0;
+    for (const list of this.#spares.values()) n += list.length;
+    return n;
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const list of this.#spares.values()) for (const w of list) w.terminate();
+    this.#spares.clear();
+  }
+}
+
+function spawn(name: string, permissions: WorkerPermissions): Worker {
+  return new Worker(BOOTSTRAP, {
+    type: "module",
+    name: `worky:${name}`,
+    // every key spelled out by toWorkerPermissions(); never "inherit"
+    deno: { permissions },
+  } as WorkerOptions);
+}

@@ -1,0 +1,298 @@
+/**
+ * The host's side of one tenant worker: sends events, matches replies,
+ * serves binding RPC, forwards logs, enforces the per-event wall-clock limit,
+ * and notices when the worker is poisoned or gone.
+ */
+import { WorkyError } from "./errors.ts";
+import type { Logger } from "./logger.ts";
+import {
+  H_EVENT,
+  H_FETCH,
+  H_INIT,
+  H_RPC_RESULT,
+  type HeaderPairs,
+  type HostMessage,
+  type InitMessage,
+  W_ERROR,
+  W_EVENT_RESULT,
+  W_FATAL,
+  W_INIT_ERROR,
+  W_LOG,
+  W_READY,
+  W_RESPONSE,
+  W_RPC,
+  W_SETTLED,
+  type WireError,
+  type WorkerMessage,
+} from "./protocol.ts";
+import type { BindingHost } from "./bindings/types.ts";
+
+export type WorkerState = "starting" | "ready" | "dead";
+
+export interface WorkerHandleOptions {
+  tenant: string;
+  worker: Worker;
+  init: InitMessage;
+  bindings: ReadonlyMap<string, BindingHost>;
+  logger: Logger;
+  /** Wall-clock limit per event, and the bound on `waitUntil` work after it. */
+  timeoutMs: number;
+  /** Called once when the worker dies for any reason. */
+  onDead(handle: WorkerHandle, reason: string): void;
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(err: WorkyError): void;
+  timer: ReturnType<typeof setTimeout>;
+  requestId: string;
+  responded: boolean;
+}
+
+let nextEventId = 1;
+
+export class WorkerHandle {
+  state: WorkerState = "starting";
+  /** Events started and not yet settled (response sent and waitUntil done). */
+  inFlight = 0;
+  /** Resolves when the tenant module loaded; rejects with its load error. */
+  readonly ready: Promise<void>;
+  readonly #o: WorkerHandleOptions;
+  readonly #pending = new Map<number, Pending>();
+  #readyResolve!: () => void;
+  #readyReject!: (e: WorkyError) => void;
+  /** When the worker last finished an event (for idle retirement). */
+  lastActive = performance.now();
+
+  constructor(options: WorkerHandleOptions) {
+    this.#o = options;
+    this.ready = new Promise((res, rej) => {
+      this.#readyResolve = res;
+      this.#readyReject = rej;
+    });
+    this.ready.catch(() => {}); // observed by whoever awaits it
+    const w = options.worker;
+    w.onmessage = (e: MessageEvent<WorkerMessage>) => this.#onMessage(e.data);
+    w.onerror = (e) => {
+      e.preventDefault();
+      this.kill(`worker error: ${e.message}`, "ERR_TENANT_CRASHED");
+    };
+    w.onmessageerror = () => this.kill("undecodable message from worker", "ERR_TENANT_CRASHED");
+    this.#post([H_INIT, options.init]);
+  }
+
+  get tenant(): string {
+    return this.#o.tenant;
+  }
+
+  /** Sends a request; resolves with the tenant's response. */
+  fetch(request: Request, requestId: string): Promise<Response> {
+    const headers: HeaderPairs = [];
+    for (const pair of request.headers) headers.push(pair);
+    const body = request.body;
+    return this.#start(requestId, (id) =>
+      this.#post(
+        [H_FETCH, id, request.method, request.url, headers, body, requestId],
+        body ? [body] : undefined,
+      )) as Promise<Response>;
+  }
+
+  /** Sends a non-fetch event (scheduled, queue, …); resolves with the handler's result. */
+  event(kind: string, payload: unknown, requestId: string): Promise<unknown> {
+    return this.#start(requestId, (id) => this.#post([H_EVENT, id, kind, payload, requestId]));
+  }
+
+  /** Stops the worker now; everything in flight fails with `code`. */
+  kill(reason: string, code: "ERR_TENANT_CRASHED" | "ERR_TENANT_TIMEOUT" = "ERR_TENANT_CRASHED") {
+    if (this.state === "dead") return;
+    this.state = "dead";
+    this.#o.worker.terminate();
+    const err = new WorkyError(code, `tenant "${this.tenant}": ${reason}`);
+    this.#readyReject(err);
+    for (const [id, p] of this.#pending) {
+      clearTimeout(p.timer);
+      if (!p.responded) p.reject(err);
+      this.#pending.delete(id);
+    }
+    this.inFlight = 0;
+    this.#o.onDead(this, reason);
+  }
+
+  #start(requestId: string, send: (id: number) => void): Promise<unknown> {
+    if (this.state === "dead") {
+      return Promise.reject(new WorkyError("ERR_TENANT_CRASHED", `tenant "${this.tenant}": worker is gone`));
+    }
+    const id = nextEventId++;
+    this.inFlight++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => this.#timeout(id), this.#o.timeoutMs);
+      this.#pending.set(id, { resolve, reject, timer, requestId, responded: false });
+      send(id);
+    });
+  }
+
+  #timeout(id: number) {
+    const p = this.#pending.get(id);
+    if (!p) return;
+    if (p.responded) {
+      // waitUntil work ran past its bound: stop counting it, keep the worker.
+      this.#o.logger.log({
+        level: "warn",
+        msg: `waitUntil work still running after ${this.#o.timeoutMs} ms; no longer awaited`,
+        tenant: this.tenant,
+        requestId: p.requestId,
+      });
+      this.#settle(id);
+      return;
+    }
+    // Reject this event first so it gets the timeout error, then recycle the worker.
+    this.#pending.delete(id);
+    p.reject(
+      new WorkyError(
+        "ERR_TENANT_TIMEOUT",
+        `tenant "${this.tenant}" did not respond within ${this.#o.timeoutMs} ms`,
+      ),
+    );
+    this.kill(`event exceeded ${this.#o.timeoutMs} ms`, "ERR_TENANT_CRASHED");
+  }
+
+  #settle(id: number) {
+    const p = this.#pending.get(id);
+    if (!p) return;
+    clearTimeout(p.timer);
+    this.#pending.delete(id);
+    this.inFlight--;
+    this.lastActive = performance.now();
+  }
+
+  #responded(id: number): Pending | undefined {
+    const p = this.#pending.get(id);
+    if (!p || p.responded) return undefined;
+    p.responded = true;
+    clearTimeout(p.timer);
+    p.timer = setTimeout(() => this.#timeout(id), this.#o.timeoutMs);
+    return p;
+  }
+
+  #post(msg: HostMessage, transfer?: Transferable[]) {
+    if (transfer) this.#o.worker.postMessage(msg, transfer);
+    else this.#o.worker.postMessage(msg);
+  }
+
+  #onMessage(m: WorkerMessage) {
+    switch (m[0]) {
+      case W_RESPONSE: {
+        const p = this.#responded(m[1]);
+        if (!p) return;
+        const status = m[2];
+        const nullBody = status === 204 || status === 205 || status === 304 || status === 101;
+        p.resolve(
+          new Response(nullBody ? null : (m[5] ?? m[6]), {
+            status,
+            statusText: m[3],
+            headers: m[4],
+          }),
+        );
+        return;
+      }
+      case W_SETTLED:
+        this.#settle(m[1]);
+        return;
+      case W_RPC:
+        this.#rpc(m[1], m[2], m[3], m[4]);
+        return;
+      case W_LOG:
+        this.#o.logger.log({ level: m[1], msg: m[3], tenant: this.tenant, requestId: m[2] });
+        return;
+      case W_ERROR: {
+        const p = this.#responded(m[1]);
+        if (!p) return;
+        this.#logError(m[2], p.requestId);
+        p.reject(fromWire(m[2], this.tenant));
+        // an exception escaped the handler: this worker's state is suspect
+        this.retire("handler threw");
+        return;
+      }
+      case W_EVENT_RESULT: {
+        const p = this.#responded(m[1]);
+        if (!p) return;
+        if (m[2]) p.resolve(m[3]);
+        else {
+          this.#logError(m[3] as WireError, p.requestId);
+          p.reject(fromWire(m[3] as WireError, this.tenant));
+        }
+        return;
+      }
+      case W_READY:
+        if (this.state === "starting") this.state = "ready";
+        this.#readyResolve();
+        return;
+      case W_INIT_ERROR: {
+        const err = new WorkyError(
+          "ERR_BUNDLE_INVALID",
+          `tenant "${this.tenant}" failed to start: ${m[1].stack ?? m[1].message}`,
+        );
+        this.#readyReject(err);
+        this.#logError(m[1], null);
+        this.kill("module failed to load", "ERR_TENANT_CRASHED");
+        return;
+      }
+      case W_FATAL:
+        this.#logError(m[1], null);
+        this.kill(`uncaught ${m[1].message}`, "ERR_TENANT_CRASHED");
+        return;
+    }
+  }
+
+  /** Takes no new events; dies when the current ones settle. */
+  #retiring = false;
+  retire(reason: string) {
+    if (this.#retiring || this.state === "dead") return;
+    this.#retiring = true;
+    this.#o.onDead(this, reason); // the pool replaces it now
+    const check = () => {
+      if (this.state === "dead") return;
+      if (this.inFlight <= 0) this.kill(`retired: ${reason}`);
+      else setTimeout(check, 50);
+    };
+    check();
+  }
+
+  get accepting(): boolean {
+    return this.state !== "dead" && !this.#retiring;
+  }
+
+  async #rpc(id: number, binding: string, method: string, args: unknown[]) {
+    let ok = true;
+    let value: unknown;
+    try {
+      const host = this.#o.bindings.get(binding);
+      if (!host) throw new WorkyError("ERR_NOT_FOUND", `env.${binding} is not a binding`);
+      value = await host.call(method, args, { tenant: this.tenant });
+    } catch (err) {
+      ok = false;
+      value = WorkyError.from(err).toJSON();
+    }
+    if (this.state !== "dead") this.#post([H_RPC_RESULT, id, ok, value]);
+  }
+
+  #logError(e: WireError, requestId: string | null) {
+    this.#o.logger.log({
+      level: "error",
+      msg: e.stack ?? e.message,
+      code: e.code,
+      tenant: this.tenant,
+      requestId,
+    });
+  }
+}
+
+function fromWire(e: WireError, tenant: string): WorkyError {
+  const err = WorkyError.from({ code: e.code, message: e.message });
+  if (err.code === "ERR_INTERNAL") {
+    return new WorkyError("ERR_TENANT_EXCEPTION", `tenant "${tenant}" threw: ${e.message}`);
+  }
+  return err.code === "ERR_TENANT_EXCEPTION"
+    ? new WorkyError("ERR_TENANT_EXCEPTION", `tenant "${tenant}" threw ${e.message}`)
+    : err;
+}

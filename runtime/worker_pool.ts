@@ -1,0 +1,129 @@
+/**
+ * Warm workers of one deployment. Picks the least-loaded worker, starts
+ * another when all are at their concurrency target (up to `maxWorkers`),
+ * replaces dead ones, and retires idle extras.
+ */
+import type { Logger } from "./logger.ts";
+import type { InitMessage, WorkerPermissions } from "./protocol.ts";
+import type { BindingHost } from "./bindings/types.ts";
+import type { WorkerFactory } from "./worker_factory.ts";
+import { WorkerHandle } from "./worker_handle.ts";
+import { WorkyError } from "./errors.ts";
+
+export interface PoolLimits {
+  timeoutMs: number;
+  maxWorkers: number;
+  maxConcurrencyPerWorker: number;
+  /** Workers kept warm while idle (0 = scale to zero). */
+  minWorkers: number;
+  /** Idle time after which extra workers above `minWorkers` stop. */
+  idleMs: number;
+}
+
+export interface WorkerPoolOptions {
+  tenant: string;
+  permissions: WorkerPermissions;
+  init: InitMessage;
+  bindings: ReadonlyMap<string, BindingHost>;
+  limits: PoolLimits;
+  factory: WorkerFactory;
+  logger: Logger;
+}
+
+export class WorkerPool {
+  readonly #o: WorkerPoolOptions;
+  #workers: WorkerHandle[] = [];
+  #closed = false;
+  #idleTimer: ReturnType<typeof setInterval> | undefined;
+  /** Workers that died (crash, timeout, poison) since the pool started. */
+  recycled = 0;
+
+  constructor(options: WorkerPoolOptions) {
+    this.#o = options;
+    this.#o.factory.acquire(options.permissions);
+    if (options.limits.minWorkers > 0 || options.limits.maxWorkers > 1) {
+      this.#idleTimer = setInterval(() => this.#shrink(), Math.max(1000, options.limits.idleMs / 2));
+    }
+  }
+
+  /** Starts `minWorkers` and waits until the first is ready (surfaces load errors). */
+  async warm(): Promise<void> {
+    const n = Math.max(1, this.#o.limits.minWorkers);
+    const started = Array.from({ length: n }, () => this.#spawn());
+    await started[0].ready;
+  }
+
+  /** The worker to run the next event on. */
+  pick(): WorkerHandle {
+    if (this.#closed) throw new WorkyError("ERR_UNAVAILABLE", `tenant "${this.#o.tenant}" is shutting down`);
+    const ws = this.#workers;
+    let best: WorkerHandle | undefined;
+    for (let i = 0; i < ws.length; i++) {
+      const w = ws[i];
+      if (w.accepting && (!best || w.inFlight < best.inFlight)) best = w;
+    }
+    if (
+      !best ||
+      (best.inFlight >= this.#o.limits.maxConcurrencyPerWorker && ws.length < this.#o.limits.maxWorkers)
+    ) {
+      best = this.#spawn();
+    }
+    return best;
+  }
+
+  get size(): number {
+    return this.#workers.length;
+  }
+
+  get inFlight(): number {
+    let n = 0;
+    for (const w of this.#workers) n += w.inFlight;
+    return n;
+  }
+
+  /** Stops taking events, waits for in-flight ones (bounded), then stops every worker. */
+  async drain(graceMs = this.#o.limits.timeoutMs): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#idleTimer);
+    const deadline = performance.now() + graceMs;
+    while (this.inFlight > 0 && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    for (const w of [...this.#workers]) w.kill("deployment drained");
+    this.#o.factory.release(this.#o.permissions);
+    this.#workers = [];
+  }
+
+  #spawn(): WorkerHandle {
+    const o = this.#o;
+    const handle = new WorkerHandle({
+      tenant: o.tenant,
+      worker: o.factory.take(o.tenant, o.permissions),
+      init: o.init,
+      bindings: o.bindings,
+      logger: o.logger,
+      timeoutMs: o.limits.timeoutMs,
+      onDead: (h, reason) => this.#onDead(h, reason),
+    });
+    this.#workers.push(handle);
+    return handle;
+  }
+
+  #onDead(handle: WorkerHandle, reason: string) {
+    const i = this.#workers.indexOf(handle);
+    if (i < 0) return;
+    this.#workers.splice(i, 1);
+    if (this.#closed) return;
+    this.recycled++;
+    this.#o.logger.log({ level: "warn", msg: `worker replaced: ${reason}`, tenant: this.#o.tenant });
+    if (this.#workers.length < this.#o.limits.minWorkers) this.#spawn();
+  }
+
+  #shrink() {
+    const now = performance.now();
+    for (const w of [...this.#workers]) {
+      if (this.#workers.length <= this.#o.limits.minWorkers) return;
+      if (w.inFlight === 0 && now - w.lastActive > this.#o.limits.idleMs) w.retire("idle");
+    }
+  }
+}
