@@ -160,6 +160,9 @@ function settleRpc(id: number, ok: boolean, value: unknown) {
 // ---------------------------------------------------------------- tenant state
 
 let tenantModule: Any = null;
+/** Settles when init finished; events that arrive earlier wait for it. */
+let initialized: Promise<void> | null = null;
+let isReady = false;
 let env: Record<string, unknown> = {};
 const handlers: EventHandlers = {};
 
@@ -185,6 +188,7 @@ async function init(msg: InitMessage) {
       );
     }
     registerEventHandler(handlers, tenantModule, env);
+    isReady = true;
     post([W_READY]);
   } catch (err) {
     post([W_INIT_ERROR, toWire(err)]);
@@ -238,6 +242,7 @@ async function onFetch(
 ) {
   const { ctx, done } = makeContext(id);
   try {
+    if (!isReady) await initialized;
     const fetchHandler = handlers.fetch;
     if (!fetchHandler) {
       throw Object.assign(new Error("the module's default export has no fetch() handler"), {
@@ -277,6 +282,7 @@ async function onFetch(
 async function onEvent(id: number, kind: string, payload: unknown, requestId: string) {
   const { ctx, done } = makeContext(id);
   try {
+    if (!isReady) await initialized;
     const handler = handlers[kind] as EventHandler | undefined;
     if (!handler) {
       throw Object.assign(new Error(`the module does not handle "${kind}" events`), {
@@ -316,7 +322,7 @@ self.onmessage = (e: MessageEvent<HostMessage>) => {
       onEvent(m[1], m[2], m[3], m[4]);
       break;
     case H_INIT:
-      init(m[1]);
+      initialized = init(m[1]);
       break;
   }
 };

@@ -9,10 +9,28 @@ import { WorkyError } from "./errors.ts";
 export interface Bundle {
   /** ES module source, inline source map included. */
   code: string;
+  /**
+   * The source map (JSON text): sources as absolute file URLs for inline bundles, relative to
+   * `root` for external ones.
+   */
+  map: string;
   /** Absolute paths of every local file that went into the bundle (for watching). */
   inputs: string[];
   /** sha256 of `code`, hex. */
   hash: string;
+}
+
+/** Options of {@linkcode bundleModule}. */
+export interface BundleOptions {
+  /**
+   * `"inline"` (default): the map is a data URL at the end of `code`. `"external"`: the map
+   * is returned as `map`, `code` ends with `//# sourceMappingURL=module.js.map`, and source
+   * paths in the map are relative to `root` (so the same sources give the same bytes
+   * wherever they are).
+   */
+  sourcemap?: "inline" | "external";
+  /** Folder that map source paths are relative to (external maps); default the entry's folder. */
+  root?: string;
 }
 
 /** Module ids the bundle leaves to the runtime. */
@@ -28,7 +46,9 @@ const EXTERNAL = ["node:*"];
  * console.log(bundle.hash, bundle.inputs.length);
  * ```
  */
-export async function bundleModule(entry: string): Promise<Bundle> {
+export async function bundleModule(entry: string, options: BundleOptions = {}): Promise<Bundle> {
+  const external = options.sourcemap === "external";
+  const root = options.root ?? (entry.slice(0, entry.lastIndexOf("/")) || "/");
   let result: esbuild.BuildResult<{ write: false; metafile: true }>;
   try {
     result = await esbuild.build({
@@ -41,12 +61,13 @@ export async function bundleModule(entry: string): Promise<Bundle> {
       conditions: ["worker", "workerd", "deno", "browser"],
       mainFields: ["module", "browser", "main"],
       external: EXTERNAL,
-      sourcemap: "inline",
+      sourcemap: external ? "linked" : "external",
       sourcesContent: true,
+      ...(external ? { absWorkingDir: root, entryNames: "module" } : {}),
       metafile: true,
       logLevel: "silent",
       loader: { ".wasm": "binary", ".json": "json", ".txt": "text" },
-      outdir: "/", // only used to name the output; nothing is written
+      outdir: external ? root : "/", // only used to name the output; nothing is written
     });
   } catch (err) {
     const failure = err as esbuild.BuildFailure;
@@ -61,14 +82,35 @@ export async function bundleModule(entry: string): Promise<Bundle> {
     );
   }
   const out = result.outputFiles.find((f) => f.path.endsWith(".js"));
-  if (!out) throw new WorkyError("ERR_INTERNAL", `esbuild produced no JavaScript for ${entry}`);
-  const cwd = Deno.cwd();
+  const mapFile = result.outputFiles.find((f) => f.path.endsWith(".js.map"));
+  if (!out || !mapFile) throw new WorkyError("ERR_INTERNAL", `esbuild produced no JavaScript for ${entry}`);
+  let code = out.text;
+  let map = mapFile.text;
+  if (!external) {
+    // Inline: sources relative to the virtual outdir "/" become absolute file URLs, since
+    // Deno cannot resolve relative sources against the blob: URL the bundle runs from.
+    const parsed = JSON.parse(map) as { sources: string[] };
+    parsed.sources = parsed.sources.map((src) => new URL(src, "file:///").href);
+    map = JSON.stringify(parsed);
+    code = `${code.replace(/\n\/\/# sourceMappingURL=.*\n?$/, "\n")}` +
+      `//# sourceMappingURL=data:application/json;base64,${base64(map)}\n`;
+  }
+  const cwd = external ? root : Deno.cwd(); // esbuild's metafile paths are relative to this
   const inputs = Object.keys(result.metafile.inputs)
     .filter((p) => !p.includes(":"))
     .map((p) => p.startsWith("/") ? p : `${cwd}/${p}`);
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(out.text));
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(code));
   const hash = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-  return { code: out.text, inputs, hash };
+  return { code, map, inputs, hash };
+}
+
+function base64(text: string): string {
+  const bytes = new TextEncoder().encode(text);
+  let bin = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(bin);
 }
 
 /** Stops esbuild's service process so the host can exit. */

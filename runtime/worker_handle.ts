@@ -3,7 +3,7 @@
  * serves binding RPC, forwards logs, enforces the per-event wall-clock limit,
  * and notices when the worker is poisoned or gone.
  */
-import { WorkyError } from "./errors.ts";
+import { type ErrorCode, WorkyError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import {
   H_EVENT,
@@ -103,7 +103,7 @@ export class WorkerHandle {
   }
 
   /** Stops the worker now; everything in flight fails with `code`. */
-  kill(reason: string, code: "ERR_TENANT_CRASHED" | "ERR_TENANT_TIMEOUT" = "ERR_TENANT_CRASHED") {
+  kill(reason: string, code: ErrorCode = "ERR_TENANT_CRASHED") {
     if (this.state === "dead") return;
     this.state = "dead";
     this.#o.worker.terminate();
@@ -239,7 +239,8 @@ export class WorkerHandle {
       }
       case W_FATAL:
         this.#logError(m[1], null);
-        this.kill(`uncaught ${m[1].message}`, "ERR_TENANT_CRASHED");
+        // the event(s) in flight get a 500 naming the uncaught error; the worker is not trusted again
+        this.kill(`uncaught ${m[1].message}`, m[1].code === "ERR_TENANT_CRASHED" ? "ERR_TENANT_CRASHED" : "ERR_TENANT_EXCEPTION");
         return;
     }
   }

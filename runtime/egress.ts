@@ -1,0 +1,170 @@
+/**
+ * Host side of egress control: decides whether a tenant may open a
+ * connection to `host:port`. Tenant workers ask over RPC before every
+ * `fetch` hop, `Deno.connect`, `Deno.connectTls` and `WebSocket`
+ * (see `egress.worker.ts`); Deno's own `net` permission check comes after.
+ *
+ * Rule: loopback, private, link-local, unique-local, multicast, reserved and
+ * unspecified addresses, and every address of this machine's interfaces (the
+ * control plane itself), are refused unless the tenant's config names them:
+ * an entry of `permissions.net` that is exactly the host (or `host:port`), or
+ * an `egress.allow_private` entry (host, `host:port` or CIDR). Names are
+ * resolved here, with the system resolver fetch itself uses, and every
+ * address a name resolves to must pass.
+ *
+ * @module
+ */
+import { lookup } from "node:dns/promises";
+import { classifyIp, formatIp, inRange, type IpRange, parseCidr, parseIp } from "./ip_ranges.ts";
+import { WorkyError } from "./errors.ts";
+import type { BindingHost } from "./bindings/types.ts";
+
+/** The RPC target name the worker side calls (not a valid binding name, so never on `env`). */
+export const EGRESS_RPC = "worky:egress";
+
+/** What a deployment's egress policy is built from. */
+export interface EgressConfig {
+  /** The tenant's `permissions.net` grant. */
+  net: boolean | string[];
+  /** `egress.allow_private`: hosts, `host:port` or CIDR ranges that may be private. */
+  allowPrivate: string[];
+}
+
+/** Resolves a host name to addresses (injectable for tests). */
+export type Resolver = (host: string) => Promise<string[]>;
+
+/** The system resolver (getaddrinfo: /etc/hosts, then DNS), as fetch and Deno.connect use. */
+export const systemResolver: Resolver = async (host) =>
+  (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+
+/** Addresses of this machine's interfaces; a tenant may not dial them (the control plane). */
+export function localAddresses(): string[] {
+  try {
+    return Deno.networkInterfaces().map((i) => i.address);
+  } catch {
+    return [];
+  }
+}
+
+/** Lowercases, strips brackets and a trailing dot. */
+export function normalizeHost(host: string): string {
+  let h = host.trim().toLowerCase();
+  if (h.startsWith("[") && h.endsWith("]")) h = h.slice(1, -1);
+  if (h.endsWith(".")) h = h.slice(0, -1);
+  return h;
+}
+
+function splitEntry(entry: string): { host: string; port?: number } {
+  const e = entry.trim();
+  if (e.startsWith("[")) {
+    const end = e.indexOf("]");
+    const port = e.slice(end + 1).startsWith(":") ? Number(e.slice(end + 2)) : undefined;
+    return { host: normalizeHost(e.slice(0, end + 1)), port };
+  }
+  const colon = e.lastIndexOf(":");
+  if (colon > 0 && e.indexOf(":") === colon && /^\d+$/.test(e.slice(colon + 1))) {
+    return { host: normalizeHost(e.slice(0, colon)), port: Number(e.slice(colon + 1)) };
+  }
+  return { host: normalizeHost(e) };
+}
+
+/**
+ * One tenant's egress policy.
+ *
+ * @example
+ * ```ts
+ * import { EgressPolicy } from "./egress.ts";
+ * const policy = new EgressPolicy({ net: true, allowPrivate: ["10.1.0.0/16"] });
+ * await policy.check("10.1.2.3", 80); // allowed: named by allow_private
+ * await policy.check("127.0.0.1", 8787).catch((e) => console.log(e.code)); // ERR_PERMISSION_DENIED
+ * ```
+ */
+export class EgressPolicy {
+  readonly #named: { host: string; port?: number }[] = [];
+  readonly #ranges: IpRange[] = [];
+  readonly #resolve: Resolver;
+  readonly #self: Set<string>;
+
+  constructor(
+    config: EgressConfig,
+    options: { resolve?: Resolver; selfAddresses?: string[] } = {},
+  ) {
+    const entries = [...(Array.isArray(config.net) ? config.net : []), ...config.allowPrivate];
+    for (const entry of entries) {
+      const range = entry.includes("/") ? parseCidr(entry.trim()) : undefined;
+      if (range) this.#ranges.push(range);
+      else this.#named.push(splitEntry(entry));
+    }
+    this.#resolve = options.resolve ?? systemResolver;
+    this.#self = new Set(
+      (options.selfAddresses ?? localAddresses()).flatMap((a) => {
+        const ip = parseIp(a);
+        return ip ? [formatIp(ip)] : [];
+      }),
+    );
+  }
+
+  #namedExplicitly(host: string, port: number): boolean {
+    return this.#named.some((n) => n.host === host && (n.port === undefined || n.port === port));
+  }
+
+  /** Why `address` is refused, or undefined when it may be dialled. */
+  #refusal(address: string, port: number): string | undefined {
+    const ip = parseIp(address);
+    if (!ip) return `"${address}" is not an address`;
+    const text = formatIp(ip);
+    if (this.#namedExplicitly(text, port)) return undefined;
+    if (this.#ranges.some((r) => inRange(ip, r))) return undefined;
+    const cls = classifyIp(ip);
+    if (cls !== "public") return `${text} is a ${cls} address`;
+    if (this.#self.has(text)) return `${text} is an address of the Worky host`;
+    return undefined;
+  }
+
+  /**
+   * Resolves and checks `host:port`; throws `ERR_PERMISSION_DENIED` naming
+   * the host and the refused address.
+   */
+  async check(hostInput: string, port: number): Promise<void> {
+    const host = normalizeHost(String(hostInput));
+    const deny = (why: string) => {
+      throw new WorkyError(
+        "ERR_PERMISSION_DENIED",
+        `egress to "${host}:${port}" refused: ${why} (name it in permissions.net or ` +
+          `egress.allow_private to allow it)`,
+      );
+    };
+    if (!Number.isInteger(port) || port < 0 || port > 65535) deny(`port ${port} is not valid`);
+    if (host === "") deny("empty host");
+    if (this.#namedExplicitly(host, port)) return;
+    if (parseIp(host)) {
+      const why = this.#refusal(host, port);
+      if (why) deny(why);
+      return;
+    }
+    if (host === "localhost" || host.endsWith(".localhost")) deny("localhost is loopback");
+    let addresses: string[];
+    try {
+      addresses = await this.#resolve(host);
+    } catch (err) {
+      return deny(`the name does not resolve (${(err as Error)?.message ?? err})`);
+    }
+    if (addresses.length === 0) deny("the name resolves to no address");
+    for (const a of addresses) {
+      const why = this.#refusal(a, port);
+      if (why) deny(`it resolves to ${why.replace(/^(\S+) is/, "$1, which is")}`);
+    }
+  }
+}
+
+/** The RPC host the worker side calls: `check(host, port)`. */
+export function egressHost(policy: EgressPolicy): BindingHost {
+  return {
+    call(method, args) {
+      if (method !== "check") {
+        return Promise.reject(new WorkyError("ERR_BAD_REQUEST", `egress: no method "${method}"`));
+      }
+      return policy.check(String(args[0]), Number(args[1])).then(() => true);
+    },
+  };
+}
