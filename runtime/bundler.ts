@@ -98,7 +98,7 @@ export async function bundleModule(entry: string, options: BundleOptions = {}): 
   const cwd = external ? root : Deno.cwd(); // esbuild's metafile paths are relative to this
   const inputs = Object.keys(result.metafile.inputs)
     .filter((p) => !p.includes(":"))
-    .map((p) => p.startsWith("/") ? p : `${cwd}/${p}`);
+    .map((p) => decodeURIComponent(new URL(p, `file://${cwd}/`).pathname));
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(code));
   const hash = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
   return { code, map, inputs, hash };
