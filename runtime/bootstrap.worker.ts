@@ -23,6 +23,7 @@ import {
   W_FATAL,
   W_INIT_ERROR,
   W_LOG,
+  W_MEMORY,
   W_READY,
   W_RESPONSE,
   W_RPC,
@@ -33,6 +34,8 @@ import {
 import { STUBS } from "./bindings/stubs.worker.ts";
 import type { RpcCall } from "./bindings/types.ts";
 import { type EventHandler, type EventHandlers, registerEventHandler } from "./events.worker.ts";
+import { EGRESS_RPC, installEgress } from "./egress.worker.ts";
+import { type HeapSampler, startHeapSampler } from "./memory/heap_sampler.worker.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -144,6 +147,13 @@ const rpc: RpcCall = (binding, method, args, transfer) =>
     post([W_RPC, id, binding, method, args], transfer);
   });
 
+// Every way out to the network asks the host first (egress.worker.ts); limits come with init.
+const egress = installEgress(
+  (host, port) => rpc(EGRESS_RPC, "check", [host, port]),
+  () => requestContext.getStore(),
+);
+let heap: HeapSampler | undefined;
+
 function settleRpc(id: number, ok: boolean, value: unknown) {
   const p = rpcPending.get(id);
   if (!p) return;
@@ -169,6 +179,10 @@ const handlers: EventHandlers = {};
 async function init(msg: InitMessage) {
   try {
     env = {};
+    egress.setSubrequestLimit(msg.limits?.subrequests ?? 0);
+    if (msg.limits?.memoryMb) {
+      heap = startHeapSampler(msg.limits.memoryMb, (used, limit) => post([W_MEMORY, used, limit]));
+    }
     for (const [k, v] of Object.entries(msg.vars)) env[k] = v;
     for (const spec of msg.bindings) {
       const factory = STUBS[spec.kind];
@@ -198,11 +212,21 @@ async function init(msg: InitMessage) {
 // ---------------------------------------------------------------- execution context
 
 /** Tracks `waitUntil` work of one event and reports when all of it settled. */
-function makeContext(id: number) {
+function makeContext(id: number, requestId: string) {
   let pending = 0;
   let responded = false;
+  /** The host was told the event settled (by W_SETTLED or inside the response). */
+  let reported = false;
+  let finished = false;
   const settle = () => {
-    if (responded && pending === 0) post([W_SETTLED, id]);
+    if (!responded || pending !== 0 || finished) return;
+    finished = true;
+    if (!reported) {
+      reported = true;
+      post([W_SETTLED, id]);
+    }
+    egress.endEvent(requestId);
+    heap?.sample();
   };
   const ctx = {
     waitUntil(promise: Promise<unknown>) {
@@ -221,7 +245,17 @@ function makeContext(id: number) {
     responded = true;
     settle();
   };
-  return { ctx, done };
+  /**
+   * Marks the response as sent. True when no waitUntil work is pending: the
+   * response message then reports the event settled itself (no extra message).
+   */
+  const respond = (): boolean => {
+    responded = true;
+    if (pending > 0) return false;
+    reported = true;
+    return true;
+  };
+  return { ctx, done, respond };
 }
 
 // ---------------------------------------------------------------- fetch
@@ -240,7 +274,7 @@ async function onFetch(
   body: ReadableStream<Uint8Array> | null,
   requestId: string,
 ) {
-  const { ctx, done } = makeContext(id);
+  const { ctx, done, respond } = makeContext(id, requestId);
   try {
     if (!isReady) await initialized;
     const fetchHandler = handlers.fetch;
@@ -264,11 +298,14 @@ async function onFetch(
     for (const pair of res.headers) outHeaders.push(pair);
     const inline = inlineBodies.get(res);
     if (inline !== undefined && !res.bodyUsed) {
-      post([W_RESPONSE, id, res.status, res.statusText, outHeaders, inline, null]);
+      post([W_RESPONSE, id, res.status, res.statusText, outHeaders, inline, null, respond()]);
     } else if (res.body) {
-      post([W_RESPONSE, id, res.status, res.statusText, outHeaders, null, res.body], [res.body]);
+      const settled = respond();
+      post([W_RESPONSE, id, res.status, res.statusText, outHeaders, null, res.body, settled], [
+        res.body,
+      ]);
     } else {
-      post([W_RESPONSE, id, res.status, res.statusText, outHeaders, null, null]);
+      post([W_RESPONSE, id, res.status, res.statusText, outHeaders, null, null, respond()]);
     }
   } catch (err) {
     post([W_ERROR, id, toWire(err)]);
@@ -280,7 +317,7 @@ async function onFetch(
 // ---------------------------------------------------------------- other events
 
 async function onEvent(id: number, kind: string, payload: unknown, requestId: string) {
-  const { ctx, done } = makeContext(id);
+  const { ctx, done } = makeContext(id, requestId);
   try {
     if (!isReady) await initialized;
     const handler = handlers[kind] as EventHandler | undefined;

@@ -29,6 +29,8 @@ export const W_LOG = 15;
 export const W_SETTLED = 16;
 export const W_FATAL = 17;
 export const W_EVENT_RESULT = 18;
+/** The worker's heap is over its soft limit (`limits.memory_mb`): retire it. */
+export const W_MEMORY = 40;
 
 /** Everything a worker needs to become a tenant. Sent once, right after spawn. */
 export interface InitMessage {
@@ -39,6 +41,16 @@ export interface InitMessage {
   vars: Record<string, unknown>;
   /** Bindings placed on `env`, built by the worker-side stub registry. */
   bindings: BindingSpec[];
+  /** Limits the worker enforces on itself (absent = none). */
+  limits?: WorkerLimits;
+}
+
+/** Limits enforced inside the worker (see `egress.worker.ts`, `memory/heap_sampler.worker.ts`). */
+export interface WorkerLimits {
+  /** Outbound fetch/connect calls per event (0 = unlimited). */
+  subrequests: number;
+  /** Soft heap limit in MiB (V8 heap + external buffers); 0 = none. */
+  memoryMb: number;
 }
 
 export type HostMessage =
@@ -73,6 +85,8 @@ export type WorkerMessage =
     headers: HeaderPairs,
     inline: InlineBody,
     stream: ReadableStream<Uint8Array> | null,
+    /** No waitUntil work pending: the event is settled (no W_SETTLED follows). */
+    settled: boolean,
   ]
   | [typeof W_ERROR, id: number, error: WireError]
   | [typeof W_RPC, id: number, binding: string, method: string, args: unknown[]]
@@ -81,7 +95,9 @@ export type WorkerMessage =
   | [typeof W_SETTLED, id: number]
   /** Uncaught error or unhandled rejection: the worker is poisoned. */
   | [typeof W_FATAL, WireError]
-  | [typeof W_EVENT_RESULT, id: number, ok: boolean, value: unknown];
+  | [typeof W_EVENT_RESULT, id: number, ok: boolean, value: unknown]
+  /** Heap over the soft limit: `used` and `limit` in bytes. */
+  | [typeof W_MEMORY, used: number, limit: number];
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 

@@ -8,6 +8,8 @@ import { permissionsKey } from "./permissions.ts";
 import type { WorkerPermissions } from "./protocol.ts";
 
 const BOOTSTRAP = new URL("./bootstrap.worker.ts", import.meta.url);
+/** Permission sets that keep spares while no deployment uses them. */
+const MAX_KEYS = 16;
 
 export interface WorkerFactoryOptions {
   /** Spares kept per distinct permission set (0 disables pre-warming). */
@@ -49,16 +51,22 @@ export class WorkerFactory {
     while (list.length < this.#target) list.push(spawn("spare", permissions));
   }
 
-  /** Drops the spare of a permission set no deployment uses any more. */
+  /**
+   * A deployment of this permission set stopped. Its spare stays (the next tenant
+   * with the same grants starts from it) unless more than {@link MAX_KEYS} unused
+   * permission sets hold spares.
+   */
   release(permissions: WorkerPermissions): void {
     const key = permissionsKey(permissions);
-    if ((this.#users.get(key) ?? 0) > 1) {
-      this.#users.set(key, this.#users.get(key)! - 1);
-      return;
+    const users = (this.#users.get(key) ?? 1) - 1;
+    if (users > 0) this.#users.set(key, users);
+    else this.#users.delete(key);
+    for (const [k, list] of this.#spares) {
+      if (this.#spares.size <= MAX_KEYS) break;
+      if (this.#users.has(k)) continue;
+      for (const w of list) w.terminate();
+      this.#spares.delete(k);
     }
-    this.#users.delete(key);
-    for (const w of this.#spares.get(key) ?? []) w.terminate();
-    this.#spares.delete(key);
   }
 
   /** Number of idle spares (for stats). */

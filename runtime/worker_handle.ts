@@ -18,6 +18,7 @@ import {
   W_FATAL,
   W_INIT_ERROR,
   W_LOG,
+  W_MEMORY,
   W_READY,
   W_RESPONSE,
   W_RPC,
@@ -165,6 +166,14 @@ export class WorkerHandle {
     this.lastActive = performance.now();
   }
 
+  /** The event answered and settled in one message: forget it now. */
+  #take(id: number): Pending | undefined {
+    const p = this.#pending.get(id);
+    if (!p || p.responded) return undefined;
+    this.#settle(id);
+    return p;
+  }
+
   #responded(id: number): Pending | undefined {
     const p = this.#pending.get(id);
     if (!p || p.responded) return undefined;
@@ -182,7 +191,7 @@ export class WorkerHandle {
   #onMessage(m: WorkerMessage) {
     switch (m[0]) {
       case W_RESPONSE: {
-        const p = this.#responded(m[1]);
+        const p = m[7] ? this.#take(m[1]) : this.#responded(m[1]);
         if (!p) return;
         const status = m[2];
         const nullBody = status === 204 || status === 205 || status === 304 || status === 101;
@@ -235,6 +244,14 @@ export class WorkerHandle {
         this.#readyReject(err);
         this.#logError(m[1], null);
         this.kill("module failed to load", "ERR_TENANT_CRASHED");
+        return;
+      }
+      case W_MEMORY: {
+        // over limits.memory_mb: stop it before it reaches V8's hard limit (which aborts the process)
+        const mb = (n: number) => `${Math.round(n / 1048576)} MiB`;
+        const msg = `worker used ${mb(m[1])} of memory, over its limit of ${mb(m[2])} (limits.memory_mb)`;
+        this.#o.logger.log({ level: "warn", msg, code: "ERR_TENANT_MEMORY", tenant: this.tenant });
+        this.kill(msg, "ERR_TENANT_MEMORY");
         return;
       }
       case W_FATAL:

@@ -1,0 +1,226 @@
+/**
+ * `deno task bench`: Worky's speed and memory figures, each printed next to a
+ * baseline measured in the same run on the same machine, and their ratio.
+ *
+ * - throughput: hello tenant through ingress + worker isolation vs bare Deno.serve (wrk)
+ * - cold start: first response of a never-loaded tenant vs raw worker spawn-to-first-message
+ * - RSS per idle tenant vs one bare Deno process
+ * - KV get/put ops/s from inside a tenant vs the same store called directly on the host
+ * - plus every `bench/<feature>.ts` that exports `run()` (scheduler, durable objects, isolation)
+ *
+ * Options (env): BENCH_SECONDS (wrk duration, default 5), BENCH_ONLY (comma list of sections).
+ */
+import { Runtime } from "../runtime/runtime.ts";
+import { bundleModule, stopBundler } from "../runtime/bundler.ts";
+import { MemoryLogger } from "../runtime/logger.ts";
+import { NO_PERMISSIONS } from "../runtime/permissions.ts";
+import { openDatabase } from "../control-plane/storage/database.ts";
+import { LibsqlKvStore } from "../control-plane/storage/kv_store.ts";
+import { ensureWrk, freePort, percentile, rssOf, startProcess, waitForHttp, wrk } from "./_tools.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const DENO = Deno.execPath();
+const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 5);
+const ONLY = Deno.env.get("BENCH_ONLY")?.split(",");
+const want = (s: string) => !ONLY || ONLY.includes(s);
+
+type Row = { figure: string; value: string; baseline: string; ratio: string; goal?: string };
+const rows: Row[] = [];
+function report(row: Row) {
+  rows.push(row);
+  console.log(
+    `${row.figure.padEnd(44)} ${row.value.padStart(14)}   baseline ${row.baseline.padStart(14)}   ratio ${
+      row.ratio.padStart(6)
+    }${row.goal ? `   goal ${row.goal}` : ""}`,
+  );
+}
+const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits });
+
+async function throughput() {
+  await ensureWrk();
+  const tmp = await Deno.makeTempDir({ prefix: "worky-bench-" });
+  // bare Deno.serve, same response
+  const barePort = await freePort();
+  const bare = startProcess([DENO, "run", "-A", `${ROOT}bench/tenants/bare_server.ts`, String(barePort)]);
+  await waitForHttp(`http://127.0.0.1:${barePort}/`);
+  await wrk(`http://127.0.0.1:${barePort}/`, 1); // warm-up
+  const bareRps = await wrk(`http://127.0.0.1:${barePort}/`, SECONDS);
+  await bare.stop();
+
+  // Worky: the same hello through ingress + a permissioned worker
+  const port = await freePort();
+  await Deno.writeTextFile(
+    `${tmp}/worky.toml`,
+    `[server]\nport = ${port}\ndata_dir = "${tmp}/.worky"\n[tenants.hello]\nmodule = "${ROOT}bench/tenants/hello.ts"\nroutes = ["*/*"]\n`,
+  );
+  const worky = startProcess([
+    DENO,
+    "run",
+    "-A",
+    "--unstable-worker-options",
+    `${ROOT}cli/main.ts`,
+    "serve",
+    "--config",
+    `${tmp}/worky.toml`,
+  ]);
+  await waitForHttp(`http://127.0.0.1:${port}/`);
+  await wrk(`http://127.0.0.1:${port}/`, 1);
+  const workyRps = await wrk(`http://127.0.0.1:${port}/`, SECONDS);
+  await worky.stop();
+  report({
+    figure: "hello req/s (wrk -t1 -c32)",
+    value: fmt(workyRps),
+    baseline: fmt(bareRps),
+    ratio: (workyRps / bareRps).toFixed(2),
+    goal: "≥ 0.35 (long run 0.5)",
+  });
+}
+
+async function coldStart() {
+  const N = 40;
+  const bundle = await bundleModule(`${ROOT}bench/tenants/hello.ts`);
+  // baseline: raw worker spawn → first message
+  const raw: number[] = [];
+  const src = URL.createObjectURL(new Blob(["postMessage(1)"], { type: "text/javascript" }));
+  for (let i = 0; i < N; i++) {
+    const t0 = performance.now();
+    const w = new Worker(src, { type: "module", deno: { permissions: "none" } } as WorkerOptions);
+    await new Promise((r) => (w.onmessage = r));
+    raw.push(performance.now() - t0);
+    w.terminate();
+  }
+  const runtime = new Runtime({ logger: new MemoryLogger() });
+  const times: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const t0 = performance.now();
+    const d = await runtime.deploy({
+      tenant: `cold${i}`,
+      version: "1",
+      code: bundle.code,
+      permissions: { ...NO_PERMISSIONS },
+      vars: {},
+      bindings: [],
+      limits: { timeoutMs: 5000, maxWorkers: 1, maxConcurrencyPerWorker: 64, minWorkers: 0, idleMs: 60_000 },
+    });
+    const res = await d.fetch(new Request("http://bench/"), `cold-${i}`);
+    await res.text();
+    times.push(performance.now() - t0);
+    await d.drain(0);
+  }
+  runtime.close();
+  const p50 = percentile(times, 50), p99 = percentile(times, 99);
+  report({
+    figure: "cold start, first response p50 (ms)",
+    value: p50.toFixed(1),
+    baseline: percentile(raw, 50).toFixed(1),
+    ratio: (p50 / percentile(raw, 50)).toFixed(2),
+    goal: "p50 ≤ 15 ms",
+  });
+  report({
+    figure: "cold start, first response p99 (ms)",
+    value: p99.toFixed(1),
+    baseline: percentile(raw, 99).toFixed(1),
+    ratio: (p99 / percentile(raw, 99)).toFixed(2),
+  });
+}
+
+async function idleRss() {
+  const TENANTS = 20;
+  const tmp = await Deno.makeTempDir({ prefix: "worky-bench-rss-" });
+  const measure = async (n: number) => {
+    const port = await freePort();
+    let toml = `[server]\nport = ${port}\ndata_dir = "${tmp}/.worky-${n}"\n`;
+    for (let i = 0; i < Math.max(n, 1); i++) {
+      toml += `[tenants.t${i}]\nmodule = "${ROOT}bench/tenants/hello.ts"\nroutes = ["t${i}.localhost/*"]\n`;
+    }
+    await Deno.writeTextFile(`${tmp}/worky-${n}.toml`, toml);
+    const p = startProcess([
+      DENO,
+      "run",
+      "-A",
+      "--unstable-worker-options",
+      `${ROOT}cli/main.ts`,
+      "serve",
+      "--config",
+      `${tmp}/worky-${n}.toml`,
+    ]);
+    await waitForHttp(`http://127.0.0.1:${port}/_worky/health`);
+    await new Promise((r) => setTimeout(r, 1500)); // let spares settle
+    const rss = await rssOf(p.pid);
+    await p.stop();
+    return rss;
+  };
+  const one = await measure(1);
+  const many = await measure(TENANTS + 1);
+  const perTenant = (many - one) / TENANTS;
+  // baseline: a bare Deno process holding one idle worker
+  const bare = startProcess([DENO, "run", "-A", `${ROOT}bench/tenants/idle_worker.ts`]);
+  await new Promise((r) => setTimeout(r, 1500));
+  const bareRss = await rssOf(bare.pid);
+  await bare.stop();
+  report({
+    figure: "RSS per idle tenant (MB)",
+    value: (perTenant / 1024 / 1024).toFixed(1),
+    baseline: (bareRss / 1024 / 1024).toFixed(1),
+    ratio: (perTenant / bareRss).toFixed(2),
+    goal: "≤ 10 MB (baseline: a whole bare Deno process with one worker)",
+  });
+}
+
+async function kvOps() {
+  const tmp = await Deno.makeTempDir({ prefix: "worky-bench-kv-" });
+  const db = await openDatabase(`file:${tmp}/kv.db`);
+  const store = new LibsqlKvStore(db);
+  const N = 2000;
+  const value = new TextEncoder().encode("x".repeat(100));
+  // baseline: the same store, called directly on the host
+  let t0 = performance.now();
+  for (let i = 0; i < N; i++) await store.put("bench/direct", `k${i}`, value, { expiration: null, metadata: null });
+  const directPut = N / ((performance.now() - t0) / 1000);
+  t0 = performance.now();
+  for (let i = 0; i < N; i++) await store.get("bench/direct", `k${i}`, Date.now());
+  const directGet = N / ((performance.now() - t0) / 1000);
+
+  const runtime = new Runtime({ logger: new MemoryLogger(), services: { kv: store } });
+  const bundle = await bundleModule(`${ROOT}bench/tenants/kv_loop.ts`);
+  const d = await runtime.deploy({
+    tenant: "kvbench",
+    version: "1",
+    code: bundle.code,
+    permissions: { ...NO_PERMISSIONS },
+    vars: {},
+    bindings: [{ name: "KV", kind: "kv", config: { namespace: "bench/tenant" } }],
+    limits: { timeoutMs: 120_000, maxWorkers: 1, maxConcurrencyPerWorker: 64, minWorkers: 1, idleMs: 60_000 },
+  });
+  const res = await d.fetch(new Request(`http://bench/?n=${N}`), "kv");
+  const { putOps, getOps } = await res.json();
+  await d.drain(0);
+  runtime.close();
+  db.close();
+  report({ figure: "KV put ops/s from a tenant (sequential)", value: fmt(putOps), baseline: fmt(directPut), ratio: (putOps / directPut).toFixed(2) });
+  report({ figure: "KV get ops/s from a tenant (sequential)", value: fmt(getOps), baseline: fmt(directGet), ratio: (getOps / directGet).toFixed(2) });
+}
+
+async function features() {
+  for (const name of ["scheduler", "durable_objects", "isolation"]) {
+    if (!want(name)) continue;
+    const path = `${ROOT}bench/${name}.ts`;
+    try {
+      await Deno.stat(path);
+    } catch {
+      continue;
+    }
+    const mod = await import(path);
+    const out: Record<string, number | string> = await mod.run();
+    console.log(`\n[${name}]`);
+    for (const [k, v] of Object.entries(out)) console.log(`  ${k.padEnd(50)} ${typeof v === "number" ? fmt(v, 2) : v}`);
+  }
+}
+
+console.log(`Worky bench — ${Deno.build.target}, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}\n`);
+if (want("throughput")) await throughput();
+if (want("cold")) await coldStart();
+if (want("rss")) await idleRss();
+if (want("kv")) await kvOps();
+await features();
+await stopBundler();
