@@ -19,7 +19,7 @@ export function startProcess(cmd: string[]): Child {
   };
 }
 
-export async function freePort(): Promise<number> {
+export function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
@@ -44,24 +44,31 @@ export async function waitForHttp(url: string, timeoutMs = 30_000): Promise<void
 export async function ensureWrk(): Promise<void> {
   const has = async () => {
     try {
-      return (await new Deno.Command("wrk", { args: ["-v"], stdout: "null", stderr: "null" }).output()) !== null;
+      return (await new Deno.Command("wrk", { args: ["-v"], stdout: "null", stderr: "null" })
+        .output()) !== null;
     } catch {
       return false;
     }
   };
   if (await has()) return;
   console.error("bench: wrk not found; installing it with apt-get (Debian package 'wrk')…");
-  const apt = (args: string[]) => new Deno.Command("apt-get", { args, stdout: "null", stderr: "inherit" }).output();
+  const apt = (args: string[]) =>
+    new Deno.Command("apt-get", { args, stdout: "null", stderr: "inherit" }).output();
   try {
     await apt(["update", "-qq"]);
     await apt(["install", "-y", "-qq", "wrk"]);
   } catch { /* reported below */ }
-  if (!await has()) throw new Error("bench: wrk is required; install it with 'apt-get install wrk'");
+  if (!await has()) {
+    throw new Error("bench: wrk is required; install it with 'apt-get install wrk'");
+  }
 }
 
 /** Runs wrk -t1 -c32 against `url` for `seconds`; returns requests/s. */
 export async function wrk(url: string, seconds: number): Promise<number> {
-  const out = await new Deno.Command("wrk", { args: ["-t1", "-c32", `-d${seconds}s`, url], stdout: "piped" })
+  const out = await new Deno.Command("wrk", {
+    args: ["-t1", "-c32", `-d${seconds}s`, url],
+    stdout: "piped",
+  })
     .output();
   const text = new TextDecoder().decode(out.stdout);
   const m = text.match(/Requests\/sec:\s+([\d.]+)/);

@@ -16,7 +16,15 @@ import { MemoryLogger } from "../runtime/logger.ts";
 import { NO_PERMISSIONS } from "../runtime/permissions.ts";
 import { openDatabase } from "../control-plane/storage/database.ts";
 import { LibsqlKvStore } from "../control-plane/storage/kv_store.ts";
-import { ensureWrk, freePort, percentile, rssOf, startProcess, waitForHttp, wrk } from "./_tools.ts";
+import {
+  ensureWrk,
+  freePort,
+  percentile,
+  rssOf,
+  startProcess,
+  waitForHttp,
+  wrk,
+} from "./_tools.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const DENO = Deno.execPath();
@@ -29,9 +37,9 @@ const rows: Row[] = [];
 function report(row: Row) {
   rows.push(row);
   console.log(
-    `${row.figure.padEnd(44)} ${row.value.padStart(14)}   baseline ${row.baseline.padStart(14)}   ratio ${
-      row.ratio.padStart(6)
-    }${row.goal ? `   goal ${row.goal}` : ""}`,
+    `${row.figure.padEnd(44)} ${row.value.padStart(14)}   baseline ${
+      row.baseline.padStart(14)
+    }   ratio ${row.ratio.padStart(6)}${row.goal ? `   goal ${row.goal}` : ""}`,
   );
 }
 const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits });
@@ -40,15 +48,21 @@ async function throughput() {
   await ensureWrk();
   const tmp = await Deno.makeTempDir({ prefix: "worky-bench-" });
   // bare Deno.serve, same response
-  const barePort = await freePort();
-  const bare = startProcess([DENO, "run", "-A", `${ROOT}bench/tenants/bare_server.ts`, String(barePort)]);
+  const barePort = freePort();
+  const bare = startProcess([
+    DENO,
+    "run",
+    "-A",
+    `${ROOT}bench/tenants/bare_server.ts`,
+    String(barePort),
+  ]);
   await waitForHttp(`http://127.0.0.1:${barePort}/`);
   await wrk(`http://127.0.0.1:${barePort}/`, 1); // warm-up
   const bareRps = await wrk(`http://127.0.0.1:${barePort}/`, SECONDS);
   await bare.stop();
 
   // Worky: the same hello through ingress + a permissioned worker
-  const port = await freePort();
+  const port = freePort();
   await Deno.writeTextFile(
     `${tmp}/worky.toml`,
     `[server]\nport = ${port}\ndata_dir = "${tmp}/.worky"\n[tenants.hello]\nmodule = "${ROOT}bench/tenants/hello.ts"\nroutes = ["*/*"]\n`,
@@ -100,7 +114,13 @@ async function coldStart() {
       permissions: { ...NO_PERMISSIONS },
       vars: {},
       bindings: [],
-      limits: { timeoutMs: 5000, maxWorkers: 1, maxConcurrencyPerWorker: 64, minWorkers: 0, idleMs: 60_000 },
+      limits: {
+        timeoutMs: 5000,
+        maxWorkers: 1,
+        maxConcurrencyPerWorker: 64,
+        minWorkers: 0,
+        idleMs: 60_000,
+      },
     });
     const res = await d.fetch(new Request("http://bench/"), `cold-${i}`);
     await res.text();
@@ -128,10 +148,11 @@ async function idleRss() {
   const TENANTS = 20;
   const tmp = await Deno.makeTempDir({ prefix: "worky-bench-rss-" });
   const measure = async (n: number) => {
-    const port = await freePort();
+    const port = freePort();
     let toml = `[server]\nport = ${port}\ndata_dir = "${tmp}/.worky-${n}"\n`;
     for (let i = 0; i < Math.max(n, 1); i++) {
-      toml += `[tenants.t${i}]\nmodule = "${ROOT}bench/tenants/hello.ts"\nroutes = ["t${i}.localhost/*"]\n`;
+      toml +=
+        `[tenants.t${i}]\nmodule = "${ROOT}bench/tenants/hello.ts"\nroutes = ["t${i}.localhost/*"]\n`;
     }
     await Deno.writeTextFile(`${tmp}/worky-${n}.toml`, toml);
     const p = startProcess([
@@ -175,7 +196,9 @@ async function kvOps() {
   const value = new TextEncoder().encode("x".repeat(100));
   // baseline: the same store, called directly on the host
   let t0 = performance.now();
-  for (let i = 0; i < N; i++) await store.put("bench/direct", `k${i}`, value, { expiration: null, metadata: null });
+  for (let i = 0; i < N; i++) {
+    await store.put("bench/direct", `k${i}`, value, { expiration: null, metadata: null });
+  }
   const directPut = N / ((performance.now() - t0) / 1000);
   t0 = performance.now();
   for (let i = 0; i < N; i++) await store.get("bench/direct", `k${i}`, Date.now());
@@ -190,15 +213,31 @@ async function kvOps() {
     permissions: { ...NO_PERMISSIONS },
     vars: {},
     bindings: [{ name: "KV", kind: "kv", config: { namespace: "bench/tenant" } }],
-    limits: { timeoutMs: 120_000, maxWorkers: 1, maxConcurrencyPerWorker: 64, minWorkers: 1, idleMs: 60_000 },
+    limits: {
+      timeoutMs: 120_000,
+      maxWorkers: 1,
+      maxConcurrencyPerWorker: 64,
+      minWorkers: 1,
+      idleMs: 60_000,
+    },
   });
   const res = await d.fetch(new Request(`http://bench/?n=${N}`), "kv");
   const { putOps, getOps } = await res.json();
   await d.drain(0);
   runtime.close();
   db.close();
-  report({ figure: "KV put ops/s from a tenant (sequential)", value: fmt(putOps), baseline: fmt(directPut), ratio: (putOps / directPut).toFixed(2) });
-  report({ figure: "KV get ops/s from a tenant (sequential)", value: fmt(getOps), baseline: fmt(directGet), ratio: (getOps / directGet).toFixed(2) });
+  report({
+    figure: "KV put ops/s from a tenant (sequential)",
+    value: fmt(putOps),
+    baseline: fmt(directPut),
+    ratio: (putOps / directPut).toFixed(2),
+  });
+  report({
+    figure: "KV get ops/s from a tenant (sequential)",
+    value: fmt(getOps),
+    baseline: fmt(directGet),
+    ratio: (getOps / directGet).toFixed(2),
+  });
 }
 
 async function features() {
@@ -213,11 +252,15 @@ async function features() {
     const mod = await import(path);
     const out: Record<string, number | string> = await mod.run();
     console.log(`\n[${name}]`);
-    for (const [k, v] of Object.entries(out)) console.log(`  ${k.padEnd(50)} ${typeof v === "number" ? fmt(v, 2) : v}`);
+    for (const [k, v] of Object.entries(out)) {
+      console.log(`  ${k.padEnd(50)} ${typeof v === "number" ? fmt(v, 2) : v}`);
+    }
   }
 }
 
-console.log(`Worky bench — ${Deno.build.target}, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}\n`);
+console.log(
+  `Worky bench — ${Deno.build.target}, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}\n`,
+);
 if (want("throughput")) await throughput();
 if (want("cold")) await coldStart();
 if (want("rss")) await idleRss();

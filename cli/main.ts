@@ -6,6 +6,13 @@ import { Command, CommanderError } from "@commander-js/extra-typings";
 import { WorkyError } from "../runtime/errors.ts";
 import { devCommand } from "./commands/dev.ts";
 import { serveCommand } from "./commands/serve.ts";
+import { buildCommand } from "./commands/build.ts";
+import { keygenCommand } from "./commands/keygen.ts";
+import { publishCommand } from "./commands/publish.ts";
+import { pullCommand } from "./commands/pull.ts";
+import { deployCommand, deploymentsCommand, rollbackCommand } from "./commands/deploy.ts";
+import { tokenCommand } from "./commands/token.ts";
+import { compileCommand } from "./commands/compile.ts";
 
 export const program = new Command("worky")
   .description("Worky: a self-hosted edge runtime for Workers-style modules")
@@ -13,7 +20,25 @@ export const program = new Command("worky")
   .showHelpAfterError("(run with --help for usage)")
   .exitOverride()
   .addCommand(devCommand)
-  .addCommand(serveCommand);
+  .addCommand(serveCommand)
+  .addCommand(buildCommand)
+  .addCommand(keygenCommand)
+  .addCommand(publishCommand)
+  .addCommand(pullCommand)
+  .addCommand(deployCommand)
+  .addCommand(rollbackCommand)
+  .addCommand(deploymentsCommand)
+  .addCommand(tokenCommand)
+  .addCommand(compileCommand);
+
+// addCommand doesn't pass settings down: every subcommand throws instead of exiting, so
+// main() reports one line and returns the exit code.
+(function exitOverrideAll(cmd: { commands: readonly unknown[] }) {
+  for (const sub of cmd.commands as Command[]) {
+    sub.exitOverride();
+    exitOverrideAll(sub);
+  }
+})(program);
 
 /** Runs the CLI; returns the exit code. */
 export async function main(args: string[]): Promise<number> {

@@ -4,6 +4,7 @@
  */
 import { loadConfig } from "../control-plane/config/load_config.ts";
 import { startServer } from "../control-plane/server.ts";
+import { isRegistrySpec } from "../control-plane/registry/registry_config.ts";
 
 export interface RunServerOptions {
   config: string;
@@ -14,8 +15,17 @@ export interface RunServerOptions {
 
 export async function runServer(opts: RunServerOptions): Promise<void> {
   const config = await loadConfig(opts.config);
+  // Unsigned local source runs in dev, and in serve only while no [registry] trusted_keys are
+  // configured (trusting keys turns signature enforcement on).
+  const allowUnsigned = opts.watch || !(config.registry?.trustedKeys.length);
+  for (const t of config.tenants) {
+    if (allowUnsigned && !isRegistrySpec(t.module)) {
+      console.error(`worky: WARNING: tenant ${t.name} runs UNSIGNED local source ${t.module}`);
+    }
+  }
   const server = await startServer({
     config,
+    allowUnsigned,
     watch: opts.watch,
     port: opts.port,
     hostname: opts.hostname,

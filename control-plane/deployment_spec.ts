@@ -17,10 +17,32 @@ export function kvNamespace(tenant: string, binding: string): string {
 }
 
 export function bindingSpecs(tenant: TenantConfig): BindingSpec[] {
-  return tenant.kv.map((name) => ({
+  return [
+    ...tenant.kv.map((name) => ({
+      name,
+      kind: "kv",
+      config: { namespace: kvNamespace(tenant.name, name) },
+    })),
+    ...queueBindingSpecs(tenant),
+    ...durableObjectBindingSpecs(tenant),
+  ];
+}
+
+/** Durable Object bindings: `env.<NAME>` is the namespace of an exported class. */
+export function durableObjectBindingSpecs(tenant: TenantConfig): BindingSpec[] {
+  return Object.entries(tenant.durableObjects ?? {}).map(([name, className]) => ({
     name,
-    kind: "kv",
-    config: { namespace: kvNamespace(tenant.name, name) },
+    kind: "durable_object",
+    config: { tenant: tenant.name, className },
+  }));
+}
+
+/** Queue producer bindings: `env.<NAME>` sends to the queue named in config. */
+export function queueBindingSpecs(tenant: TenantConfig): BindingSpec[] {
+  return Object.entries(tenant.queues ?? {}).map(([name, queue]) => ({
+    name,
+    kind: "queue",
+    config: { queue },
   }));
 }
 
@@ -41,6 +63,11 @@ export function deploymentSpec(
       maxConcurrencyPerWorker: tenant.limits.maxConcurrencyPerWorker,
       minWorkers: 1,
       idleMs: IDLE_MS,
+    },
+    egress: { net: tenant.permissions.net, allowPrivate: tenant.egress?.allowPrivate ?? [] },
+    workerLimits: {
+      subrequests: tenant.limits.subrequests ?? 0,
+      memoryMb: tenant.limits.memoryMb ?? 0,
     },
   };
 }

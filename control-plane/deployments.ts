@@ -20,13 +20,42 @@ export interface TenantSlot {
   inputs: string[];
 }
 
+/** A tenant's code, ready to deploy. */
+export interface LoadedModule {
+  code: string;
+  /** Bundle hash prefix, or `name@version` for an artifact. */
+  version: string;
+  /** Local files it was built from (watched in dev); [] for artifacts. */
+  inputs: string[];
+}
+
+/** Produces a tenant's code; the default bundles `config.module` from source. */
+export type ModuleLoader = (config: TenantConfig) => Promise<LoadedModule>;
+
+async function bundleFromSource(config: TenantConfig): Promise<LoadedModule> {
+  const bundle = await bundleModule(config.module);
+  return { code: bundle.code, version: bundle.hash.slice(0, 12), inputs: bundle.inputs };
+}
+
 export class DeploymentManager {
   readonly #runtime: Runtime;
+  readonly #loadModule: ModuleLoader;
   #slots = new Map<string, TenantSlot>();
   #routes = new RouteTable<TenantSlot>([]);
 
-  constructor(runtime: Runtime) {
+  constructor(runtime: Runtime, options: { loadModule?: ModuleLoader } = {}) {
     this.#runtime = runtime;
+    this.#loadModule = options.loadModule ?? bundleFromSource;
+  }
+
+  /**
+   * Starts `code` as a next version of tenant `name` (module loaded, workers warm) without
+   * routing to it: pass the result to {@linkcode swap}. A module that fails to load throws.
+   */
+  async start(name: string, code: LoadedModule): Promise<Deployment> {
+    const slot = this.#slots.get(name);
+    if (!slot) throw new WorkyError("ERR_NOT_FOUND", `no tenant named "${name}"`);
+    return await this.#runtime.deploy(deploymentSpec(slot.config, code));
   }
 
   /**
@@ -41,13 +70,17 @@ export class DeploymentManager {
         results.flatMap((r) => r.status === "fulfilled" ? [r.value.current.drain(0)] : []),
       );
       throw new WorkyError(
-        failures.every((f) => WorkyError.from(f).isUserError) ? "ERR_BUNDLE_INVALID" : "ERR_INTERNAL",
+        failures.every((f) => WorkyError.from(f).isUserError)
+          ? "ERR_BUNDLE_INVALID"
+          : "ERR_INTERNAL",
         failures.map((f) => f instanceof Error ? f.message : String(f)).join("\n"),
       );
     }
     const slots = results.map((r) => (r as PromiseFulfilledResult<TenantSlot>).value);
     this.#slots = new Map(slots.map((s) => [s.config.name, s]));
-    this.#routes = new RouteTable(slots.flatMap((s) => s.config.routes.map((r) => [r, s] as [string, TenantSlot])));
+    this.#routes = new RouteTable(
+      slots.flatMap((s) => s.config.routes.map((r) => [r, s] as [string, TenantSlot])),
+    );
   }
 
   /**
@@ -91,10 +124,8 @@ export class DeploymentManager {
   }
 
   async #build(config: TenantConfig): Promise<TenantSlot> {
-    const bundle = await bundleModule(config.module);
-    const current = await this.#runtime.deploy(
-      deploymentSpec(config, { code: bundle.code, version: bundle.hash.slice(0, 12) }),
-    );
-    return { config, current, inputs: bundle.inputs };
+    const loaded = await this.#loadModule(config);
+    const current = await this.#runtime.deploy(deploymentSpec(config, loaded));
+    return { config, current, inputs: loaded.inputs };
   }
 }

@@ -4,7 +4,8 @@
  * one drains (in-flight events finish on the old code).
  */
 import type { BindingHost, BindingSpec } from "./bindings/types.ts";
-import type { WorkerPermissions } from "./protocol.ts";
+import type { WorkerLimits, WorkerPermissions } from "./protocol.ts";
+import { EGRESS_RPC, type EgressConfig, egressHost, EgressPolicy } from "./egress.ts";
 import { type PoolLimits, WorkerPool } from "./worker_pool.ts";
 import { WorkyError } from "./errors.ts";
 import { PLUGINS } from "./bindings/registry.ts";
@@ -20,6 +21,10 @@ export interface DeploymentSpec {
   vars: Record<string, unknown>;
   bindings: BindingSpec[];
   limits: PoolLimits;
+  /** Egress policy; default: the `net` grant, no private addresses. */
+  egress?: EgressConfig;
+  /** Limits the worker enforces on itself (subrequests, soft memory). */
+  workerLimits?: WorkerLimits;
 }
 
 export class Deployment {
@@ -32,14 +37,35 @@ export class Deployment {
     for (const b of spec.bindings) {
       const plugin = PLUGINS[b.kind];
       if (!plugin) {
-        throw new WorkyError("ERR_CONFIG_INVALID", `tenant "${spec.tenant}": env.${b.name}: unknown binding kind "${b.kind}"`);
+        throw new WorkyError(
+          "ERR_CONFIG_INVALID",
+          `tenant "${spec.tenant}": env.${b.name}: unknown binding kind "${b.kind}"`,
+        );
       }
-      hosts.set(b.name, plugin.createHost(b, { tenant: spec.tenant, clock: rt.clock, services: rt.services }));
+      hosts.set(
+        b.name,
+        plugin.createHost(b, {
+          tenant: spec.tenant,
+          clock: rt.clock,
+          services: rt.services,
+          workers: { pick: () => pool.pick() },
+        }),
+      );
     }
-    const pool = new WorkerPool({
+    const egress = spec.egress ?? { net: spec.permissions.net, allowPrivate: [] };
+    hosts.set(EGRESS_RPC, egressHost(new EgressPolicy(egress)));
+    // deno-lint-ignore prefer-const -- binding hosts above reach the pool through a closure
+    let pool: WorkerPool;
+    pool = new WorkerPool({
       tenant: spec.tenant,
       permissions: spec.permissions,
-      init: { tenant: spec.tenant, code: spec.code, vars: spec.vars, bindings: spec.bindings },
+      init: {
+        tenant: spec.tenant,
+        code: spec.code,
+        vars: spec.vars,
+        bindings: spec.bindings,
+        limits: spec.workerLimits,
+      },
       bindings: hosts,
       limits: spec.limits,
       factory: rt.factory,

@@ -51,6 +51,8 @@ export function toWorkerPermissions(config: Partial<WorkerPermissions>): WorkerP
 
 /** A stable key for a permission set: workers with equal keys are interchangeable spares. */
 export function permissionsKey(p: WorkerPermissions): string {
-  return PERMISSION_KEYS.map((k) => `${k}=${Array.isArray(p[k]) ? [...p[k]].sort().join(",") : p[k]}`)
+  return PERMISSION_KEYS.map((k) =>
+    `${k}=${Array.isArray(p[k]) ? [...p[k]].sort().join(",") : p[k]}`
+  )
     .join(";");
 }

@@ -121,7 +121,9 @@ export class WorkerHandle {
 
   #start(requestId: string, send: (id: number) => void): Promise<unknown> {
     if (this.state === "dead") {
-      return Promise.reject(new WorkyError("ERR_TENANT_CRASHED", `tenant "${this.tenant}": worker is gone`));
+      return Promise.reject(
+        new WorkyError("ERR_TENANT_CRASHED", `tenant "${this.tenant}": worker is gone`),
+      );
     }
     const id = nextEventId++;
     this.inFlight++;
@@ -249,7 +251,9 @@ export class WorkerHandle {
       case W_MEMORY: {
         // over limits.memory_mb: stop it before it reaches V8's hard limit (which aborts the process)
         const mb = (n: number) => `${Math.round(n / 1048576)} MiB`;
-        const msg = `worker used ${mb(m[1])} of memory, over its limit of ${mb(m[2])} (limits.memory_mb)`;
+        const msg = `worker used ${mb(m[1])} of memory, over its limit of ${
+          mb(m[2])
+        } (limits.memory_mb)`;
         this.#o.logger.log({ level: "warn", msg, code: "ERR_TENANT_MEMORY", tenant: this.tenant });
         this.kill(msg, "ERR_TENANT_MEMORY");
         return;
@@ -257,7 +261,10 @@ export class WorkerHandle {
       case W_FATAL:
         this.#logError(m[1], null);
         // the event(s) in flight get a 500 naming the uncaught error; the worker is not trusted again
-        this.kill(`uncaught ${m[1].message}`, m[1].code === "ERR_TENANT_CRASHED" ? "ERR_TENANT_CRASHED" : "ERR_TENANT_EXCEPTION");
+        this.kill(
+          `uncaught ${m[1].message}`,
+          m[1].code === "ERR_TENANT_CRASHED" ? "ERR_TENANT_CRASHED" : "ERR_TENANT_EXCEPTION",
+        );
         return;
     }
   }

@@ -42,7 +42,10 @@ export class WorkerPool {
     this.#o = options;
     this.#o.factory.acquire(options.permissions);
     if (options.limits.minWorkers > 0 || options.limits.maxWorkers > 1) {
-      this.#idleTimer = setInterval(() => this.#shrink(), Math.max(1000, options.limits.idleMs / 2));
+      this.#idleTimer = setInterval(
+        () => this.#shrink(),
+        Math.max(1000, options.limits.idleMs / 2),
+      );
     }
   }
 
@@ -55,7 +58,9 @@ export class WorkerPool {
 
   /** The worker to run the next event on. */
   pick(): WorkerHandle {
-    if (this.#closed) throw new WorkyError("ERR_UNAVAILABLE", `tenant "${this.#o.tenant}" is shutting down`);
+    if (this.#closed) {
+      throw new WorkyError("ERR_UNAVAILABLE", `tenant "${this.#o.tenant}" is shutting down`);
+    }
     const ws = this.#workers;
     let best: WorkerHandle | undefined;
     for (let i = 0; i < ws.length; i++) {
@@ -64,7 +69,8 @@ export class WorkerPool {
     }
     if (
       !best ||
-      (best.inFlight >= this.#o.limits.maxConcurrencyPerWorker && ws.length < this.#o.limits.maxWorkers)
+      (best.inFlight >= this.#o.limits.maxConcurrencyPerWorker &&
+        ws.length < this.#o.limits.maxWorkers)
     ) {
       best = this.#spawn();
     }
@@ -115,7 +121,11 @@ export class WorkerPool {
     this.#workers.splice(i, 1);
     if (this.#closed) return;
     this.recycled++;
-    this.#o.logger.log({ level: "warn", msg: `worker replaced: ${reason}`, tenant: this.#o.tenant });
+    this.#o.logger.log({
+      level: "warn",
+      msg: `worker replaced: ${reason}`,
+      tenant: this.#o.tenant,
+    });
     if (this.#workers.length < this.#o.limits.minWorkers) this.#spawn();
   }
 

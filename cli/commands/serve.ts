@@ -9,5 +9,10 @@ export const serveCommand = new Command("serve")
   .option("--hostname <host>", "listen on this address")
   .addHelpText("after", "\nExample:\n  worky serve --config /etc/worky/worky.toml --port 80")
   .action(async (opts) => {
-    await runServer({ config: opts.config, port: opts.port, hostname: opts.hostname, watch: false });
+    await runServer({
+      config: opts.config,
+      port: opts.port,
+      hostname: opts.hostname,
+      watch: false,
+    });
   });

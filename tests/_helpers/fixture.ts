@@ -36,7 +36,9 @@ export async function startFixture(
 ): Promise<Fixture> {
   const dir = options.dir ?? await writeTree(files);
   if (options.dir) {
-    for (const [rel, content] of Object.entries(files)) await Deno.writeTextFile(`${dir}/${rel}`, content);
+    for (const [rel, content] of Object.entries(files)) {
+      await Deno.writeTextFile(`${dir}/${rel}`, content);
+    }
   }
   const config = await loadConfig(`${dir}/worky.toml`, { env: {} });
   const logger = new MemoryLogger();
@@ -95,7 +97,9 @@ export async function rawRequest(
       return [l.slice(0, i).toLowerCase(), l.slice(i + 1).trim()] as [string, string];
     });
     let body = rest.join("\r\n\r\n");
-    if (headers.some(([k, v]) => k === "transfer-encoding" && v === "chunked")) body = dechunk(body);
+    if (headers.some(([k, v]) => k === "transfer-encoding" && v === "chunked")) {
+      body = dechunk(body);
+    }
     return { status: Number(statusLine.split(" ")[1]), headers, body };
   } finally {
     try {

@@ -88,7 +88,8 @@ describe("start is all or nothing", () => {
   test("a module that does not bundle names the file and line", async () => {
     const dir = await writeTree({
       "worky.toml": `[tenants.bad]\nmodule = "bad.ts"\nroutes = ["*/*"]\n`,
-      "bad.ts": `import { nothing } from "./missing.ts";\nexport default { fetch: () => new Response(nothing) };`,
+      "bad.ts":
+        `import { nothing } from "./missing.ts";\nexport default { fetch: () => new Response(nothing) };`,
     });
     const config = await loadConfig(`${dir}/worky.toml`, { env: {} });
     const err = await startServer({ config, logger: new MemoryLogger(), port: 0 }).catch((e) => e);
@@ -134,7 +135,9 @@ describe("KV through HTTP", () => {
       "kv.ts": KV_TENANT.replaceAll("url.pathname", "url.pathname.slice(2)"),
     }, { clock });
     const put = (t: string, key: string, body: string, ttl?: number) =>
-      fx!.fetch(`/${t}/put?key=${key}${ttl ? `&ttl=${ttl}` : ""}`, { method: "POST", body }).then((r) => r.text());
+      fx!.fetch(`/${t}/put?key=${key}${ttl ? `&ttl=${ttl}` : ""}`, { method: "POST", body }).then((
+        r,
+      ) => r.text());
     const get = (t: string, key: string) => fx!.fetch(`/${t}/get?key=${key}`).then((r) => r.json());
 
     expect(await put("a", "k1", "one")).toBe("stored");
@@ -171,6 +174,9 @@ describe("KV through HTTP", () => {
     await (await fx.fetch("/put?key=persist", { method: "POST", body: "kept" })).text();
     await fx.close();
     fx = await startFixture(files, { dir });
-    expect(await (await fx.fetch("/get?key=persist")).json()).toEqual({ value: "kept", metadata: null });
+    expect(await (await fx.fetch("/get?key=persist")).json()).toEqual({
+      value: "kept",
+      metadata: null,
+    });
   });
 });

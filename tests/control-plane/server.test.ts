@@ -59,7 +59,8 @@ const FILES: Record<string, string> = {
       },
     };`,
   "lib/shout.ts": `export const shout = (s: string) => s.toUpperCase();`,
-  "other.ts": `export default { fetch: (req: Request) => new Response("other " + new URL(req.url).host) };`,
+  "other.ts":
+    `export default { fetch: (req: Request) => new Response("other " + new URL(req.url).host) };`,
   "streams.ts": `
     let release: () => void = () => {};
     const released = new Promise<void>((r) => (release = r));
@@ -209,7 +210,10 @@ describe("bodies and headers", () => {
         sent += 65536;
       },
     });
-    const res = await fx.fetch("/streams/echo", { method: "POST", body, duplex: "half" } as RequestInit);
+    const res = await fx.fetch(
+      "/streams/echo",
+      { method: "POST", body, duplex: "half" } as RequestInit,
+    );
     expect(res.status).toBe(200);
     expect(res.headers.get("x-bytes")).toBe(String(size));
     const expected = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
@@ -276,7 +280,9 @@ describe("failures", () => {
     const body = await res.json();
     expect(body.error.code).toBe("ERR_TENANT_EXCEPTION");
     expect(body.error.message).toContain("tenant exploded");
-    const logged = fx.logger.entries.find((e) => e.msg.includes("tenant exploded") && e.level === "error");
+    const logged = fx.logger.entries.find((e) =>
+      e.msg.includes("tenant exploded") && e.level === "error"
+    );
     expect(logged?.msg).toMatch(/\/faulty\.ts:6:\d+/); // source-mapped: the tenant file, line 6
     expect((await fx.fetch("/faulty/ok")).status).toBe(200);
   });
