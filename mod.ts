@@ -33,6 +33,31 @@ export type {
   KVNamespaceListResult,
   KVNamespacePutOptions,
 } from "./runtime/bindings/kv/types.ts";
+/** Durable Objects: tenants `import { DurableObject } from "worky"` (or "cloudflare:workers"). */
+export { DurableObject, WorkerEntrypoint } from "./runtime/tenant_api.worker.ts";
+export type {
+  AlarmInvocationInfo,
+  DurableObjectId,
+  DurableObjectListOptions,
+  DurableObjectNamespace,
+  DurableObjectState,
+  DurableObjectStorage,
+  DurableObjectStub,
+  DurableObjectTransaction,
+  SqlStorage,
+  SqlStorageCursor,
+  SqlStorageValue,
+} from "./runtime/bindings/durable_object/types.ts";
+/** Cron triggers and queues: `scheduled(controller, env, ctx)`, `queue(batch, env, ctx)`, `env.<QUEUE>`. */
+export type { ScheduledController } from "./runtime/events/scheduled.worker.ts";
+export type { Message, MessageBatch, QueueRetryOptions } from "./runtime/events/queue.worker.ts";
+export type {
+  MessageSendRequest,
+  Queue,
+  QueueContentType,
+  QueueSendBatchOptions,
+  QueueSendOptions,
+} from "./runtime/bindings/queue/types.ts";
 export type {
   LimitsConfig,
   PermissionsConfig,

@@ -6,6 +6,8 @@ import { Command, CommanderError } from "@commander-js/extra-typings";
 import { WorkyError } from "../runtime/errors.ts";
 import { devCommand } from "./commands/dev.ts";
 import { serveCommand } from "./commands/serve.ts";
+import { cronCommand } from "./commands/cron.ts";
+import { queuesCommand } from "./commands/queues.ts";
 import { buildCommand } from "./commands/build.ts";
 import { keygenCommand } from "./commands/keygen.ts";
 import { publishCommand } from "./commands/publish.ts";
@@ -13,6 +15,7 @@ import { pullCommand } from "./commands/pull.ts";
 import { deployCommand, deploymentsCommand, rollbackCommand } from "./commands/deploy.ts";
 import { tokenCommand } from "./commands/token.ts";
 import { compileCommand } from "./commands/compile.ts";
+import { secretCommand } from "./commands/secret.ts";
 
 export const program = new Command("worky")
   .description("Worky: a self-hosted edge runtime for Workers-style modules")
@@ -21,6 +24,8 @@ export const program = new Command("worky")
   .exitOverride()
   .addCommand(devCommand)
   .addCommand(serveCommand)
+  .addCommand(cronCommand)
+  .addCommand(queuesCommand)
   .addCommand(buildCommand)
   .addCommand(keygenCommand)
   .addCommand(publishCommand)
@@ -29,7 +34,8 @@ export const program = new Command("worky")
   .addCommand(rollbackCommand)
   .addCommand(deploymentsCommand)
   .addCommand(tokenCommand)
-  .addCommand(compileCommand);
+  .addCommand(compileCommand)
+  .addCommand(secretCommand);
 
 // addCommand doesn't pass settings down: every subcommand throws instead of exiting, so
 // main() reports one line and returns the exit code.

@@ -7,6 +7,7 @@ import { errorResponse } from "./http/error_response.ts";
 import { newRequestId } from "./http/request_id.ts";
 import { WorkyError } from "../runtime/errors.ts";
 import type { Logger } from "../runtime/logger.ts";
+import type { TenantGuard } from "./limits/tenant_guard.ts";
 
 /** Splits an absolute URL into host (with port) and path (without query). */
 export function splitUrl(url: string): { host: string; path: string } {
@@ -14,11 +15,17 @@ export function splitUrl(url: string): { host: string; path: string } {
   let slash = url.indexOf("/", start);
   if (slash < 0) slash = url.length;
   const q = url.indexOf("?", slash);
-  return { host: url.slice(start, slash), path: q < 0 ? url.slice(slash) || "/" : url.slice(slash, q) };
+  return {
+    host: url.slice(start, slash),
+    path: q < 0 ? url.slice(slash) || "/" : url.slice(slash, q),
+  };
 }
 
-export function createIngress(deployments: DeploymentManager, logger: Logger) {
-  return function ingress(request: Request): Promise<Response> | Response {
+export function createIngress(deployments: DeploymentManager, logger: Logger, guard?: TenantGuard) {
+  return function ingress(
+    request: Request,
+    info?: Deno.ServeHandlerInfo,
+  ): Promise<Response> | Response {
     const requestId = newRequestId();
     const { host, path } = splitUrl(request.url);
     const slot = deployments.route(host, path);
@@ -28,7 +35,19 @@ export function createIngress(deployments: DeploymentManager, logger: Logger) {
         requestId,
       );
     }
-    return slot.current.fetch(request, requestId).catch((err) => {
+    // limits (size, rate, concurrency): control-plane/limits/tenant_guard.ts
+    const res = guard
+      ? guard(
+        slot.config.name,
+        slot.config.limits,
+        request,
+        (info?.remoteAddr as Deno.NetAddr | undefined)?.hostname ?? "",
+        requestId,
+        (req) => slot.current.fetch(req, requestId),
+      )
+      : slot.current.fetch(request, requestId);
+    if (res instanceof Response) return res;
+    return res.catch((err) => {
       const e = WorkyError.from(err);
       logger.log({
         level: e.isUserError ? "info" : "error",

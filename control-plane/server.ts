@@ -17,6 +17,17 @@ import { errorResponse } from "./http/error_response.ts";
 import { newRequestId } from "./http/request_id.ts";
 import { stopBundler } from "../runtime/bundler.ts";
 import { SourceWatcher } from "./dev/source_watcher.ts";
+import { protectControlPlanePort } from "../runtime/egress.ts";
+import { createTenantGuard } from "./limits/tenant_guard.ts";
+import { openSecretStore } from "./secrets/open_secret_store.ts";
+import { Scheduler, type SchedulerOptions } from "./scheduler/scheduler.ts";
+import { DEV_SCHEDULED_PATH, devScheduledRoute } from "./scheduler/dev_scheduled_route.ts";
+import { createRegistryPlane, type RegistryPlane } from "./registry/plane.ts";
+import {
+  type DurableObjectsOptions,
+  type DurableObjectsService,
+  startDurableObjects,
+} from "./durable_objects/service.ts";
 
 export interface ServerOptions {
   config: WorkyConfig;
@@ -29,6 +40,14 @@ export interface ServerOptions {
   hostname?: string;
   /** Pre-spawned spare workers per permission set (default 1). */
   spares?: number;
+  /** Timer, lease and refresh tuning of the scheduler (cron, queues). */
+  scheduler?: SchedulerOptions;
+  /** Run tenants whose module is unsigned local source (dev; default true). `serve` passes false. */
+  allowUnsigned?: boolean;
+  /** Extra read-only folders of artifacts to run (a compiled binary's embedded ones). */
+  artifactDirs?: string[];
+  /** Durable Objects tuning (idle eviction, leases, tick). */
+  durableObjects?: DurableObjectsOptions;
 }
 
 /** A running Worky server. */
@@ -39,6 +58,12 @@ export interface WorkyServer {
   readonly deployments: DeploymentManager;
   readonly db: WorkyDatabase;
   readonly runtime: Runtime;
+  /** Timer service, cron triggers and queues. */
+  readonly scheduler: Scheduler;
+  /** Registry, API tokens, tenant deployer (deploy/rollback). */
+  readonly registry: RegistryPlane;
+  /** Live Durable Objects, their storage, leases and alarms. */
+  readonly durableObjects: DurableObjectsService;
   /** Handles one request as the server would (no socket). */
   fetch(request: Request): Promise<Response>;
   /** Stops listening, drains tenants, closes storage. */
@@ -54,16 +79,45 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
   const logger = options.logger ?? new JsonLogger();
   const clock = options.clock ?? systemClock;
   const db = await openDatabase(config.server.dbUrl);
-  const runtime = new Runtime({
+  const secrets = await openSecretStore(db, config.server.dataDir).catch((err) => {
+    db.close();
+    throw err;
+  });
+  const scheduler = new Scheduler({ client: db.client, clock, logger, ...options.scheduler });
+  const durableObjects = startDurableObjects({
+    ...options.durableObjects,
+    db: db.db,
+    dataDir: config.server.dataDir,
+    clock,
     logger,
+  });
+  const runtime = new Runtime({
+    logger: scheduler.logger,
     clock,
     spares: options.spares,
-    services: { kv: new LibsqlKvStore(db) },
+    services: {
+      kv: new LibsqlKvStore(db),
+      secrets,
+      queues: scheduler.queues,
+      durableObjects: durableObjects.directory,
+    },
   });
-  const deployments = new DeploymentManager(runtime);
+  const registry = createRegistryPlane({
+    config,
+    database: db,
+    logger,
+    allowUnsigned: options.allowUnsigned,
+    artifactDirs: options.artifactDirs,
+  });
+  const deployments = new DeploymentManager(runtime, { loadModule: registry.deployer.loadModule });
+  registry.deployer.attach(deployments);
   try {
     await deployments.deployAll(config.tenants);
+    await scheduler.start(config.tenants, (name) => deployments.get(name)?.current);
   } catch (err) {
+    await scheduler.close();
+    await deployments.close();
+    await durableObjects.close();
     runtime.close();
     db.close();
     await stopBundler();
@@ -71,7 +125,8 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
   }
 
   const startedAt = Date.now();
-  const admin = new Hono().basePath("/_worky").route("/", healthRoutes(deployments, startedAt));
+  const admin = new Hono().basePath("/_worky").route("/", healthRoutes(deployments, startedAt))
+    .route("/", registry.routes);
   admin.notFound((c) =>
     errorResponse(
       { code: "ERR_NOT_FOUND", message: `no admin route ${c.req.method} ${c.req.path}` },
@@ -83,13 +138,20 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
     logger.log({ level: "error", msg: String(err?.stack ?? err), requestId: id });
     return errorResponse(err, id);
   });
-  const ingress = createIngress(deployments, logger);
-  const handler = (request: Request): Response | Promise<Response> => {
+  const ingress = createIngress(deployments, logger, createTenantGuard({ clock }));
+  const devScheduled = options.watch ? devScheduledRoute(scheduler.cron, deployments) : undefined;
+  const handler = (
+    request: Request,
+    info?: Deno.ServeHandlerInfo,
+  ): Response | Promise<Response> => {
     const url = request.url;
     // "/_worky/" right after the authority
     const pathStart = url.indexOf("/", url.indexOf("//") + 2);
     if (pathStart > 0 && url.startsWith("/_worky/", pathStart)) return admin.fetch(request);
-    return ingress(request);
+    if (devScheduled && pathStart > 0 && url.startsWith(DEV_SCHEDULED_PATH, pathStart)) {
+      return devScheduled(request);
+    }
+    return ingress(request, info);
   };
 
   const hostname = options.hostname ?? config.server.hostname;
@@ -105,6 +167,8 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
     },
   }, handler);
   const addr = await listening.promise;
+  // no tenant may dial this port on any local address, whatever its egress config
+  const unprotectPort = protectControlPlanePort(addr.port);
   const url = `http://${addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname}:${addr.port}`;
   logger.log({ level: "info", msg: `worky listening on ${url}`, tenants: config.tenants.length });
 
@@ -118,12 +182,18 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
     deployments,
     db,
     runtime,
+    scheduler,
+    registry,
+    durableObjects,
     fetch: async (request) => await handler(request),
     close() {
       closing ??= (async () => {
         watcher?.stop();
         await server.shutdown();
+        unprotectPort();
+        await scheduler.close();
         await deployments.close();
+        await durableObjects.close();
         runtime.close();
         db.close();
         await stopBundler();

@@ -35,6 +35,7 @@ import { STUBS } from "./bindings/stubs.worker.ts";
 import type { RpcCall } from "./bindings/types.ts";
 import { type EventHandler, type EventHandlers, registerEventHandler } from "./events.worker.ts";
 import { EGRESS_RPC, installEgress } from "./egress.worker.ts";
+import { hardenWorker } from "./hardening.worker.ts";
 import { type HeapSampler, startHeapSampler } from "./memory/heap_sampler.worker.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -127,6 +128,7 @@ Object.defineProperty(globalThis, "Response", { value: TrackedResponse, writable
 // A tenant may not spawn workers of its own (host exhaustion), nor end its worker
 // silently: Deno.exit reports to the host, which replaces the worker.
 delete (globalThis as Any).Worker;
+hardenWorker(); // process-wide and cross-tenant powers (hardening.worker.ts)
 try {
   Object.defineProperty(Deno, "exit", {
     value: (code?: number) => {

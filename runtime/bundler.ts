@@ -36,6 +36,15 @@ export interface BundleOptions {
 /** Module ids the bundle leaves to the runtime. */
 const EXTERNAL = ["node:*"];
 
+/** What `import … from "worky"` / `"cloudflare:workers"` means in a tenant (bundled in). */
+const TENANT_API = new URL("./tenant_api.worker.ts", import.meta.url).pathname;
+const tenantApiPlugin: esbuild.Plugin = {
+  name: "worky-tenant-api",
+  setup(build) {
+    build.onResolve({ filter: /^(worky|cloudflare:workers)$/ }, () => ({ path: TENANT_API }));
+  },
+};
+
 /**
  * Bundles `entry` (absolute path) into one ES module.
  *
@@ -61,6 +70,7 @@ export async function bundleModule(entry: string, options: BundleOptions = {}): 
       conditions: ["worker", "workerd", "deno", "browser"],
       mainFields: ["module", "browser", "main"],
       external: EXTERNAL,
+      plugins: [tenantApiPlugin],
       sourcemap: external ? "linked" : "external",
       sourcesContent: true,
       ...(external ? { absWorkingDir: root, entryNames: "module" } : {}),

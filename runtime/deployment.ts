@@ -11,6 +11,11 @@ import { WorkyError } from "./errors.ts";
 import { PLUGINS } from "./bindings/registry.ts";
 import type { RuntimeContext } from "./runtime.ts";
 
+/** Where a tenant's decrypted secrets come from (`control-plane/secrets/secret_store.ts`). */
+interface SecretSource {
+  forTenant(tenant: string): Promise<Record<string, string>>;
+}
+
 export interface DeploymentSpec {
   tenant: string;
   /** Identifies the code (bundle hash or registry version). */
@@ -52,6 +57,8 @@ export class Deployment {
         }),
       );
     }
+    // secrets join the vars here, at start: never in the spec, the registry or a bundle
+    const secrets = await (rt.services.secrets as SecretSource | undefined)?.forTenant(spec.tenant);
     const egress = spec.egress ?? { net: spec.permissions.net, allowPrivate: [] };
     hosts.set(EGRESS_RPC, egressHost(new EgressPolicy(egress)));
     // deno-lint-ignore prefer-const -- binding hosts above reach the pool through a closure
@@ -62,7 +69,7 @@ export class Deployment {
       init: {
         tenant: spec.tenant,
         code: spec.code,
-        vars: spec.vars,
+        vars: secrets ? { ...spec.vars, ...secrets } : spec.vars,
         bindings: spec.bindings,
         limits: spec.workerLimits,
       },

@@ -20,7 +20,7 @@ import { WorkyError } from "./errors.ts";
 import type { BindingHost } from "./bindings/types.ts";
 
 /** The RPC target name the worker side calls (not a valid binding name, so never on `env`). */
-export const EGRESS_RPC = "worky:egress";
+export { EGRESS_RPC } from "./egress.worker.ts";
 
 /** What a deployment's egress policy is built from. */
 export interface EgressConfig {
@@ -44,6 +44,18 @@ export function localAddresses(): string[] {
   } catch {
     return [];
   }
+}
+
+/** Ports the Worky control plane listens on: never reachable from a tenant, whatever the config. */
+const controlPlanePorts = new Set<number>();
+
+/**
+ * Marks `port` (on this machine's addresses) as the control plane's: no tenant
+ * may dial it, even when its config names the address. Returns the undo.
+ */
+export function protectControlPlanePort(port: number): () => void {
+  controlPlanePorts.add(port);
+  return () => controlPlanePorts.delete(port);
 }
 
 /** Lowercases, strips brackets and a trailing dot. */
@@ -113,9 +125,11 @@ export class EgressPolicy {
     const ip = parseIp(address);
     if (!ip) return `"${address}" is not an address`;
     const text = formatIp(ip);
+    const cls = classifyIp(ip);
+    const local = cls === "loopback" || cls === "unspecified" || this.#self.has(text);
+    if (local && controlPlanePorts.has(port)) return `${text}:${port} is the Worky control plane`;
     if (this.#namedExplicitly(text, port)) return undefined;
     if (this.#ranges.some((r) => inRange(ip, r))) return undefined;
-    const cls = classifyIp(ip);
     if (cls !== "public") return `${text} is a ${cls} address`;
     if (this.#self.has(text)) return `${text} is an address of the Worky host`;
     return undefined;
@@ -136,13 +150,18 @@ export class EgressPolicy {
     };
     if (!Number.isInteger(port) || port < 0 || port > 65535) deny(`port ${port} is not valid`);
     if (host === "") deny("empty host");
-    if (this.#namedExplicitly(host, port)) return;
+    if (this.#namedExplicitly(host, port) && !controlPlanePorts.has(port)) return;
     if (parseIp(host)) {
       const why = this.#refusal(host, port);
       if (why) deny(why);
       return;
     }
-    if (host === "localhost" || host.endsWith(".localhost")) deny("localhost is loopback");
+    if (host === "localhost" || host.endsWith(".localhost")) {
+      if (!this.#namedExplicitly(host, port)) deny("localhost is loopback");
+      const why = this.#refusal("127.0.0.1", port);
+      if (why && controlPlanePorts.has(port)) deny(why);
+      return;
+    }
     let addresses: string[];
     try {
       addresses = await this.#resolve(host);
@@ -150,8 +169,10 @@ export class EgressPolicy {
       return deny(`the name does not resolve (${(err as Error)?.message ?? err})`);
     }
     if (addresses.length === 0) deny("the name resolves to no address");
+    const named = this.#namedExplicitly(host, port);
     for (const a of addresses) {
       const why = this.#refusal(a, port);
+      if (named && !why?.includes("control plane")) continue;
       if (why) deny(`it resolves to ${why.replace(/^(\S+) is/, "$1, which is")}`);
     }
   }

@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   ERR_BUNDLE_INVALID: { status: 422, user: true },
   ERR_BUNDLE_TAMPERED: { status: 422, user: true },
   ERR_RATE_LIMITED: { status: 429, user: true },
+  ERR_HEADERS_TOO_LARGE: { status: 431, user: true },
   // the tenant's code failed: 5xx
   ERR_TENANT_EXCEPTION: { status: 500, user: false },
   ERR_TENANT_TIMEOUT: { status: 504, user: false },

@@ -5,6 +5,9 @@
  * turns the host's structured-clone payload into what the handler expects.
  * Adding an event kind: one adapter in `ADAPTERS`.
  */
+import { scheduledAdapter } from "./events/scheduled.worker.ts";
+import { queueAdapter } from "./events/queue.worker.ts";
+import { durableObjectAdapter } from "./durable_objects/runner.worker.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -37,7 +40,11 @@ export interface EventHandlers {
 export type EventAdapter = (mod: Any, env: Record<string, unknown>) => EventHandler | undefined;
 
 /** Event kinds other than fetch. */
-export const ADAPTERS: Record<string, EventAdapter> = {};
+export const ADAPTERS: Record<string, EventAdapter> = {
+  scheduled: scheduledAdapter,
+  queue: queueAdapter,
+  durable_object: durableObjectAdapter,
+};
 
 /** The object whose methods handle events: `export default { fetch }` or a Hono app. */
 function entrypoint(mod: Any): Any {

@@ -80,7 +80,7 @@ export function parseIpv6(text: string): IpBytes | undefined {
   const total = head.length + rest.length;
   if (halves.length === 1 ? total !== 8 : total > 7) return undefined;
   for (const g of head) groups.push(parseInt(g, 16));
-  if (halves.length === 2) for (let i = total; i < 8; i++) groups.push(0);
+  if (halves.length === 2) { for (let i = total; i < 8; i++) groups.push(0); }
   for (const g of rest) groups.push(parseInt(g, 16));
   const out = new Uint8Array(16);
   groups.forEach((g, i) => {

@@ -15,6 +15,15 @@ import { findConflicts } from "../routing/route_table.ts";
 import { parseRoute } from "../routing/route.ts";
 import type { PermissionGrant } from "./types.ts";
 import { formatKeyPath } from "./_toml_lines.ts";
+import { egressSchema, isolationLimitKeys } from "../limits/limits_config.ts";
+import { registrySchema } from "../registry/registry_config.ts";
+import { cronSchema } from "../scheduler/cron_config.ts";
+import {
+  checkQueueNames,
+  queueConsumersSchema,
+  queueProducersSchema,
+} from "../queues/queue_config.ts";
+import { durableObjectsSchema } from "../durable_objects/do_config.ts";
 
 /** Tenant names: the keys of `[tenants.<name>]`. */
 export const TENANT_NAME: RegExp = /^[a-z][a-z0-9_-]{0,62}$/;
@@ -184,6 +193,7 @@ export const limitsSchema = z.strictObject({
   timeout_ms: intIn(1, 600_000).default(30_000),
   max_workers: intIn(1, 64).default(2),
   max_concurrency_per_worker: intIn(1, 10_000).default(64),
+  ...isolationLimitKeys,
 }).transform(camelKeys);
 
 /** `[server]`, returned with camelCase keys (paths and `WORKY_DB_URL` applied by the loader). */
@@ -198,7 +208,7 @@ export const serverSchema = z.strictObject({
  * Tenant keys whose names end up on `env`: an array of names (`kv = ["CART"]`) or a
  * table keyed by name (`vars = { A = 1 }`). Names must be unique across all of them.
  */
-export const BINDING_KEYS: readonly string[] = ["vars", "kv"];
+export const BINDING_KEYS: readonly string[] = ["vars", "kv", "queues", "durable_objects"];
 
 /** Reports binding names that are used twice (across `BINDING_KEYS`). */
 function checkBindingNames(tenant: Record<string, unknown>, ctx: z.RefinementCtx): void {
@@ -236,7 +246,12 @@ export const tenantSchema = z.strictObject({
   vars: namedTable(BINDING_NAME, BINDING_NAME_RULE, jsonValue).default({}),
   permissions: permissionsSchema.prefault({}),
   limits: limitsSchema.prefault({}),
-}).superRefine(checkBindingNames, { when: () => true });
+  egress: egressSchema,
+  cron: cronSchema,
+  queues: queueProducersSchema,
+  queue_consumers: queueConsumersSchema,
+  durable_objects: durableObjectsSchema,
+}).superRefine(checkBindingNames, { when: () => true }).transform(camelKeys);
 
 /** Reports routes whose normalized patterns are identical, within or across tenants. */
 function checkRouteConflicts(file: Record<string, unknown>, ctx: z.RefinementCtx): void {
@@ -273,12 +288,14 @@ function checkRouteConflicts(file: Record<string, unknown>, ctx: z.RefinementCtx
 /** The whole `worky.toml`. */
 export const configFileSchema = z.strictObject({
   server: serverSchema.prefault({}),
+  registry: registrySchema.prefault({}),
   tenants: namedTable(
     TENANT_NAME,
     "tenant name (lowercase letter first, then a-z 0-9 _ -, at most 63 characters)",
     tenantSchema,
   ).default({}),
-}).superRefine(checkRouteConflicts, { when: () => true });
+}).superRefine(checkRouteConflicts, { when: () => true })
+  .superRefine(checkQueueNames, { when: () => true });
 
 /** The validated file, before paths are resolved. */
 export type ConfigFile = z.output<typeof configFileSchema>;

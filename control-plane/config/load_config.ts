@@ -58,6 +58,7 @@ import {
 } from "./_schema.ts";
 import { formatKeyPath, indexTomlLines } from "./_toml_lines.ts";
 import type { PermissionsConfig, ServerConfig, TenantConfig, WorkyConfig } from "./types.ts";
+import { checkRegistrySpec, isRegistrySpec } from "../registry/registry_config.ts";
 
 export {
   BINDING_KEYS,
@@ -119,6 +120,11 @@ function missingModules(
   for (const [name, tenant] of Object.entries(doc.tenants)) {
     const module = isTable(tenant) ? tenant.module : undefined;
     if (typeof module !== "string" || module === "") continue;
+    if (isRegistrySpec(module)) {
+      const bad = checkRegistrySpec(module);
+      if (bad) issues.push({ path: ["tenants", name, "module"], message: bad });
+      continue;
+    }
     const abs = resolve(dir, module);
     if (!fileExists(abs)) {
       issues.push({
@@ -146,7 +152,7 @@ function toTenant(name: string, tenant: TenantFile, dir: string): TenantConfig {
   return {
     name,
     ...tenant,
-    module: resolve(dir, tenant.module),
+    module: isRegistrySpec(tenant.module) ? tenant.module : resolve(dir, tenant.module),
     permissions: resolvePermissions(tenant.permissions, dir),
   };
 }
@@ -200,6 +206,7 @@ function validate(
     path: opts.path,
     dir,
     server: toServer(data.server, dir, opts.env),
+    registry: data.registry,
     tenants: Object.entries(data.tenants).sort(byName).map(([name, tenant]) =>
       toTenant(name, tenant, dir)
     ),

@@ -3,6 +3,9 @@
  * Paths are absolute; every permission key is spelled out; defaults are filled.
  */
 
+import type { CronTriggerConfig } from "../scheduler/cron_config.ts";
+import type { QueueConsumerConfig } from "../queues/queue_config.ts";
+
 /** A Deno permission grant: `true` (all), `false` (none) or an allowlist. */
 export type PermissionGrant = boolean | string[];
 
@@ -18,7 +21,10 @@ export interface PermissionsConfig {
   import: PermissionGrant;
 }
 
-export interface LimitsConfig {
+import type { EgressTenantConfig, IsolationLimits } from "../limits/limits_config.ts";
+
+/** `[tenants.<name>.limits]`; the isolation keys are in `control-plane/limits/limits_config.ts`. */
+export interface LimitsConfig extends IsolationLimits {
   /** Wall-clock limit per event, ms. */
   timeoutMs: number;
   /** Most warm workers for this tenant. */
@@ -27,9 +33,11 @@ export interface LimitsConfig {
   maxConcurrencyPerWorker: number;
 }
 
+import type { RegistryConfig } from "../registry/registry_config.ts";
+
 export interface TenantConfig {
   name: string;
-  /** Absolute path of the entry module. */
+  /** Absolute path of the entry module, or `registry:scope/name@range`. */
   module: string;
   /** Route patterns, as written (`host/path` with `*` wildcards). */
   routes: string[];
@@ -39,6 +47,16 @@ export interface TenantConfig {
   /** KV binding names on `env`. */
   kv: string[];
   limits: LimitsConfig;
+  /** `[tenants.<name>.egress]`: private addresses this tenant may reach. */
+  egress: EgressTenantConfig;
+  /** Cron triggers (`cron = [...]`); see `control-plane/scheduler/cron_config.ts`. */
+  cron: CronTriggerConfig[];
+  /** Queue producer bindings: env name → queue name (`queues = { JOBS = "jobs" }`). */
+  queues: Record<string, string>;
+  /** Queues this tenant consumes (`[[tenants.<name>.queue_consumers]]`). */
+  queueConsumers: QueueConsumerConfig[];
+  /** Durable Object bindings: env name → exported class name (`durable_objects = { C = "Counter" }`). */
+  durableObjects: Record<string, string>;
 }
 
 export interface ServerConfig {
@@ -56,6 +74,8 @@ export interface WorkyConfig {
   /** Folder relative paths are resolved against. */
   dir: string;
   server: ServerConfig;
+  /** `[registry]`: trusted signing keys (the loader always sets it). */
+  registry?: RegistryConfig;
   /** Sorted by name. */
   tenants: TenantConfig[];
 }

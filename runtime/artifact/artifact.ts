@@ -63,7 +63,10 @@ export async function verifyArtifact(artifact: Artifact, opts: VerifyOptions): P
   }
   for (const name of Object.keys(artifact.files)) {
     if (!m.files[name]) {
-      throw new WorkyError("ERR_BUNDLE_TAMPERED", `artifact ${label}: file ${name} is not listed in manifest.json`);
+      throw new WorkyError(
+        "ERR_BUNDLE_TAMPERED",
+        `artifact ${label}: file ${name} is not listed in manifest.json`,
+      );
     }
   }
   if (total !== m.size || total > MAX_ARTIFACT_BYTES) {
@@ -73,7 +76,10 @@ export async function verifyArtifact(artifact: Artifact, opts: VerifyOptions): P
     );
   }
   if ((await filesDigest(m.files)) !== m.digest) {
-    throw new WorkyError("ERR_BUNDLE_TAMPERED", `artifact ${label}: manifest.json digest does not match its files`);
+    throw new WorkyError(
+      "ERR_BUNDLE_TAMPERED",
+      `artifact ${label}: manifest.json digest does not match its files`,
+    );
   }
   await verifyManifestSignature(m, opts.trustedKeys, label);
 }
@@ -85,7 +91,10 @@ export async function readArtifactDir(dir: string): Promise<Artifact> {
     text = await Deno.readTextFile(join(dir, "manifest.json"));
   } catch (err) {
     const why = err instanceof Deno.errors.NotFound ? "no manifest.json" : (err as Error).message;
-    throw new WorkyError("ERR_BUNDLE_INVALID", `artifact ${dir}: ${why} (build it with "worky build")`);
+    throw new WorkyError(
+      "ERR_BUNDLE_INVALID",
+      `artifact ${dir}: ${why} (build it with "worky build")`,
+    );
   }
   const manifest = parseManifest(text, dir);
   const files: Record<string, Uint8Array> = {};

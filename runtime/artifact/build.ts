@@ -46,7 +46,7 @@ import {
   MAX_ARTIFACT_BYTES,
   requestedPermissionsSchema,
 } from "./manifest.ts";
-import { signManifest, type SigningKey } from "./signing.ts";
+import { type SigningKey, signManifest } from "./signing.ts";
 
 /** The project file read by {@linkcode buildArtifact}. */
 export const PROJECT_FILE = "worky.json";
@@ -66,6 +66,10 @@ export interface BuildOptions {
   name?: string;
   /** Overrides `worky.json` `version`. */
   version?: string;
+  /** Used when neither `name` nor `worky.json` names the package. */
+  fallbackName?: string;
+  /** Used when neither `version` nor `worky.json` gives a version. */
+  fallbackVersion?: string;
   /** Signs the manifest when given. */
   key?: SigningKey;
   /** Build time; default `SOURCE_DATE_EPOCH` or now. */
@@ -86,7 +90,10 @@ async function isDir(path: string): Promise<boolean> {
     return (await Deno.stat(path)).isDirectory;
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) {
-      throw new WorkyError("ERR_BAD_REQUEST", `${path} does not exist (expected a project folder or a module file)`);
+      throw new WorkyError(
+        "ERR_BAD_REQUEST",
+        `${path} does not exist (expected a project folder or a module file)`,
+      );
     }
     throw err;
   }
@@ -110,7 +117,10 @@ async function readProject(root: string): Promise<z.output<typeof projectSchema>
   const result = projectSchema.safeParse(json);
   if (!result.success) {
     const issue = result.error.issues[0];
-    throw new WorkyError("ERR_CONFIG_INVALID", `${path}: ${issue.path.join(".") || "(root)"}: ${issue.message}`);
+    throw new WorkyError(
+      "ERR_CONFIG_INVALID",
+      `${path}: ${issue.path.join(".") || "(root)"}: ${issue.message}`,
+    );
   }
   return result.data;
 }
@@ -125,7 +135,10 @@ export function defaultBuildTime(): Date {
   }
   if (epoch === undefined || epoch === "") return new Date();
   if (!/^\d+$/.test(epoch)) {
-    throw new WorkyError("ERR_BAD_REQUEST", `SOURCE_DATE_EPOCH=${JSON.stringify(epoch)} is not a number of seconds`);
+    throw new WorkyError(
+      "ERR_BAD_REQUEST",
+      `SOURCE_DATE_EPOCH=${JSON.stringify(epoch)} is not a number of seconds`,
+    );
   }
   return new Date(Number(epoch) * 1000);
 }
@@ -147,11 +160,21 @@ export async function buildArtifact(target: string, opts: BuildOptions = {}): Pr
   const dir = await isDir(abs);
   const root = dir ? abs : dirname(abs);
   const project = await readProject(root);
-  const name = opts.name ?? project.name;
-  const version = opts.version ?? project.version;
+  const name = opts.name ?? project.name ?? opts.fallbackName;
+  const version = opts.version ?? project.version ?? opts.fallbackVersion;
   const where = `${root}/${PROJECT_FILE}`;
-  if (!name) throw new WorkyError("ERR_BAD_REQUEST", `no package name: set "name" in ${where} or pass --name scope/name`);
-  if (!version) throw new WorkyError("ERR_BAD_REQUEST", `no version: set "version" in ${where} or pass --version 1.0.0`);
+  if (!name) {
+    throw new WorkyError(
+      "ERR_BAD_REQUEST",
+      `no package name: set "name" in ${where} or pass --name scope/name`,
+    );
+  }
+  if (!version) {
+    throw new WorkyError(
+      "ERR_BAD_REQUEST",
+      `no version: set "version" in ${where} or pass --version 1.0.0`,
+    );
+  }
   const badName = checkPackageName(name);
   if (badName) throw new WorkyError("ERR_BAD_REQUEST", badName);
   const badVersion = checkVersion(version);
@@ -160,14 +183,22 @@ export async function buildArtifact(target: string, opts: BuildOptions = {}): Pr
     try {
       new Cron(pattern, { paused: true }).stop();
     } catch (err) {
-      throw new WorkyError("ERR_CONFIG_INVALID", `${where}: crons[${i}]: ${JSON.stringify(pattern)} is not a cron pattern (${(err as Error).message})`);
+      throw new WorkyError(
+        "ERR_CONFIG_INVALID",
+        `${where}: crons[${i}]: ${JSON.stringify(pattern)} is not a cron pattern (${
+          (err as Error).message
+        })`,
+      );
     }
   }
   const entry = dir ? join(root, project.entry ?? "mod.ts") : abs;
   try {
     await Deno.stat(entry);
   } catch {
-    throw new WorkyError("ERR_BAD_REQUEST", `entry module ${entry} does not exist (set "entry" in ${where})`);
+    throw new WorkyError(
+      "ERR_BAD_REQUEST",
+      `entry module ${entry} does not exist (set "entry" in ${where})`,
+    );
   }
 
   const bundle = await bundleModule(entry, { sourcemap: "external", root });
@@ -183,7 +214,12 @@ export async function buildArtifact(target: string, opts: BuildOptions = {}): Pr
     size += bytes.length;
   }
   if (size > MAX_ARTIFACT_BYTES) {
-    throw new WorkyError("ERR_PAYLOAD_TOO_LARGE", `${basename(entry)}: the bundle is ${size} bytes, more than the ${MAX_ARTIFACT_BYTES}-byte artifact limit`);
+    throw new WorkyError(
+      "ERR_PAYLOAD_TOO_LARGE",
+      `${
+        basename(entry)
+      }: the bundle is ${size} bytes, more than the ${MAX_ARTIFACT_BYTES}-byte artifact limit`,
+    );
   }
   let manifest: Manifest = {
     schema: MANIFEST_SCHEMA,

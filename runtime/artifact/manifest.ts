@@ -66,8 +66,12 @@ const fileEntry = z.strictObject({
 /** The shape of `manifest.json`. */
 export const manifestSchema = z.strictObject({
   schema: z.literal(MANIFEST_SCHEMA),
-  name: z.string().refine((n) => !checkPackageName(n), { error: (i) => checkPackageName(String(i.input)) }),
-  version: z.string().refine((v) => !checkVersion(v), { error: (i) => checkVersion(String(i.input)) }),
+  name: z.string().refine((n) => !checkPackageName(n), {
+    error: (i) => checkPackageName(String(i.input)),
+  }),
+  version: z.string().refine((v) => !checkVersion(v), {
+    error: (i) => checkVersion(String(i.input)),
+  }),
   entry: z.string().regex(FILE_NAME),
   files: z.record(z.string().regex(FILE_NAME), fileEntry),
   size: z.number().int().min(0),

@@ -39,8 +39,10 @@ const PREFIX = "ed25519:";
  * ```
  */
 export async function generateKeyFile(): Promise<KeyFile> {
-  const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"]) as
-    CryptoKeyPair;
+  const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, [
+    "sign",
+    "verify",
+  ]) as CryptoKeyPair;
   const raw = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
   const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey));
   return { type: "worky-ed25519", publicKey: PREFIX + toBase64(raw), privateKey: toBase64(pkcs8) };
@@ -52,19 +54,34 @@ export async function importKeyFile(text: string, label: string): Promise<Signin
   try {
     file = JSON.parse(text);
   } catch {
-    throw new WorkyError("ERR_BAD_REQUEST", `key file ${label} is not JSON (expected a file from "worky keygen")`);
+    throw new WorkyError(
+      "ERR_BAD_REQUEST",
+      `key file ${label} is not JSON (expected a file from "worky keygen")`,
+    );
   }
   if (file?.type !== "worky-ed25519" || typeof file.privateKey !== "string") {
-    throw new WorkyError("ERR_BAD_REQUEST", `key file ${label} is not a worky Ed25519 key (expected a file from "worky keygen")`);
+    throw new WorkyError(
+      "ERR_BAD_REQUEST",
+      `key file ${label} is not a worky Ed25519 key (expected a file from "worky keygen")`,
+    );
   }
   try {
-    const privateKey = await crypto.subtle.importKey("pkcs8", fromBase64(file.privateKey), {
-      name: "Ed25519",
-    }, false, ["sign"]);
+    const privateKey = await crypto.subtle.importKey(
+      "pkcs8",
+      fromBase64(file.privateKey),
+      {
+        name: "Ed25519",
+      },
+      false,
+      ["sign"],
+    );
     await parsePublicKey(String(file.publicKey));
     return { publicKey: String(file.publicKey), privateKey };
   } catch (err) {
-    throw new WorkyError("ERR_BAD_REQUEST", `key file ${label} holds no valid Ed25519 key: ${(err as Error).message}`);
+    throw new WorkyError(
+      "ERR_BAD_REQUEST",
+      `key file ${label} holds no valid Ed25519 key: ${(err as Error).message}`,
+    );
   }
 }
 
@@ -102,7 +119,10 @@ export async function verifyManifestSignature(
   label = artifactId(m),
 ): Promise<void> {
   if (!m.signature) {
-    throw new WorkyError("ERR_BUNDLE_TAMPERED", `artifact ${label} is not signed (build or publish it with a key from "worky keygen")`);
+    throw new WorkyError(
+      "ERR_BUNDLE_TAMPERED",
+      `artifact ${label} is not signed (build or publish it with a key from "worky keygen")`,
+    );
   }
   if (!trustedKeys.includes(m.signature.key)) {
     throw new WorkyError(
@@ -114,7 +134,12 @@ export async function verifyManifestSignature(
   let ok = false;
   try {
     const key = await parsePublicKey(m.signature.key);
-    ok = await crypto.subtle.verify("Ed25519", key, fromBase64(m.signature.value), signedPayload(m));
+    ok = await crypto.subtle.verify(
+      "Ed25519",
+      key,
+      fromBase64(m.signature.value),
+      signedPayload(m),
+    );
   } catch {
     ok = false;
   }

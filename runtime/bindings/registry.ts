@@ -4,7 +4,11 @@
  */
 import type { BindingPlugin } from "./types.ts";
 import { kvPlugin } from "./kv/host.ts";
+import { queuePlugin } from "./queue/host.ts";
+import { durableObjectPlugin } from "./durable_object/host.ts";
 
 export const PLUGINS: Record<string, BindingPlugin> = {
   kv: kvPlugin,
+  queue: queuePlugin,
+  durable_object: durableObjectPlugin,
 };

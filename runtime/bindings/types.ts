@@ -12,6 +12,7 @@
  */
 import type { Clock } from "../clock.ts";
 import type { KvStorage } from "./kv/storage.ts";
+import type { WorkerHandle } from "../worker_handle.ts";
 
 /** Serializable description of one binding, sent to the worker at start. */
 export interface BindingSpec {
@@ -40,6 +41,8 @@ export interface HostBindingContext {
   tenant: string;
   clock: Clock;
   services: BindingServices;
+  /** The deployment's workers (for bindings that send events to a chosen worker). */
+  workers?: { pick(): WorkerHandle };
 }
 
 /** The host half of one binding on one deployment. */

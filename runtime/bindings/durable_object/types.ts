@@ -143,7 +143,7 @@ export interface WireRequest {
   method: string;
   url: string;
   headers: [string, string][];
-  body: Uint8Array | null;
+  body: Uint8Array<ArrayBuffer> | null;
 }
 
 /** A response crossing back. */
@@ -151,7 +151,7 @@ export interface WireResponse {
   status: number;
   statusText: string;
   headers: [string, string][];
-  body: Uint8Array | null;
+  body: Uint8Array<ArrayBuffer> | null;
 }
 
 /** The payload of a {@link DO_EVENT} event. */

@@ -107,6 +107,7 @@ describe("loadConfig: valid files", () => {
         dataDir: `${dir}/state`,
         dbUrl: "libsql://db.example.com",
       },
+      registry: { trustedKeys: [] },
       tenants: [
         {
           name: "hello",
@@ -206,7 +207,7 @@ describe("loadConfig: valid files", () => {
 describe("loadConfig: invalid files", () => {
   it("reports an unknown top-level key", async () => {
     expect(await errors(toml(...TENANT_A, "", "[srever]", "port = 1"))).toEqual([
-      "worky.toml:5: srever: unknown key (expected one of: server, tenants)",
+      "worky.toml:5: srever: unknown key (expected one of: server, registry, tenants)",
     ]);
   });
 
@@ -490,7 +491,7 @@ describe("parseConfigObject", () => {
       )
     ).toThrow(
       [
-        "<config>: extra: unknown key (expected one of: server, tenants)",
+        "<config>: extra: unknown key (expected one of: server, registry, tenants)",
         '<config>: tenants.a.routes[0]: "a" is not a route (expected host/path pattern like "a.localhost/*")',
       ].join("\n"),
     );

@@ -1,0 +1,80 @@
+/**
+ * Inside a tenant worker: takes away the powers that reach past the worker
+ * into the whole process or into other tenants, found by the escape suite
+ * (`tests/security/`). Installed by the bootstrap before the tenant loads.
+ *
+ * - `Deno.chdir`: changes the cwd of the whole process (the host's relative paths).
+ * - `Deno.addSignalListener`, `process.on("SIG…")`: would catch the host's
+ *   signals (a SIGINT/SIGTERM handler keeps the host from stopping).
+ * - `process.kill`: skips the `run` permission for the process's own pid:
+ *   `process.kill(process.pid, "SIGKILL")` killed the host (measured, Deno 2.9.6).
+ * - `node:worker_threads` `Worker`: a tenant may not start threads.
+ * - `BroadcastChannel`, `caches`: shared by every worker in the process, so
+ *   tenants could talk to or read from each other through them.
+ * - `Deno[Deno.internal]`: holds `core`, the raw ops, which bypass the egress
+ *   wrappers (found by the escape suite).
+ *
+ * Imports nothing but web/Deno/node APIs.
+ */
+import process from "node:process";
+import * as workerThreads from "node:worker_threads";
+
+// deno-lint-ignore no-explicit-any
+type Any = any;
+
+function notAvailable(what: string): () => never {
+  return () => {
+    const err = new TypeError(`${what} is not available to Worky tenants`);
+    (err as Any).code = "ERR_PERMISSION_DENIED";
+    throw err;
+  };
+}
+
+/** Sets `obj[key]` for good: the tenant can neither overwrite nor delete it (exposing a prototype's). */
+function pin(obj: Any, key: string, value: unknown): void {
+  Object.defineProperty(obj, key, { value, writable: false, configurable: false, enumerable: true });
+}
+
+/** Removes process-wide and cross-tenant powers from this worker's globals and node modules. */
+export function hardenWorker(): void {
+  const g = globalThis as Any;
+  const D = Deno as Any;
+  pin(D, "chdir", notAvailable("Deno.chdir()"));
+  pin(D, "addSignalListener", notAvailable("Deno.addSignalListener()"));
+  pin(D, "removeSignalListener", notAvailable("Deno.removeSignalListener()"));
+  const p = process as Any;
+  pin(p, "kill", notAvailable("process.kill()"));
+  pin(p, "chdir", notAvailable("process.chdir()"));
+  for (const method of ["on", "addListener", "once", "prependListener", "prependOnceListener"]) {
+    const orig = p[method];
+    if (typeof orig !== "function") continue;
+    pin(p, method, function (this: Any, event: unknown, ...rest: unknown[]) {
+      if (typeof event === "string" && event.startsWith("SIG")) {
+        notAvailable(`process.${method}("${event}")`)();
+      }
+      return orig.call(this, event, ...rest);
+    });
+  }
+  // `class Worker extends EventEmitter`: its super() call looks the parent up at
+  // construction time, so a throwing parent stops every `new Worker()`.
+  const NodeWorker = (workerThreads as Any).Worker;
+  if (typeof NodeWorker === "function") {
+    const refuse = notAvailable("node:worker_threads Worker");
+    Object.setPrototypeOf(NodeWorker, function Refused() {
+      refuse();
+    });
+    Object.preventExtensions(NodeWorker); // its parent can't be set back
+    Object.freeze(NodeWorker.prototype);
+  }
+  // Deno[Deno.internal] carries `core` (raw ops: fetch, connect, serve…, past every wrapper here)
+  const internal = D.internal;
+  if (internal !== undefined) {
+    if (!delete D[internal]) pin(D, internal, undefined);
+    delete D.internal;
+  }
+  for (const name of ["BroadcastChannel", "caches", "CacheStorage", "Cache"]) {
+    try {
+      delete g[name];
+    } catch { /* not configurable: left as is */ }
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Every other way out to 127.0.0.1, from a tenant with `net = true`:
+ * Deno.connect, Deno.connectTls, WebSocket, node:net, node:http, and
+ * Deno.createHttpClient with a proxy. None reaches the target server.
+ */
+import { afterAll, beforeAll, expect } from "vitest";
+import type { Fixture } from "../_helpers/fixture.ts";
+import { ask, attackModule, startTenants } from "./_tenant.ts";
+import { startTarget, type Target } from "./_target.ts";
+import { attempt } from "./_summary.ts";
+
+let f: Fixture;
+let target: Target;
+const ATTACKS: Record<string, string> = {
+  connect: `const c = await Deno.connect({ hostname: "127.0.0.1", port: PORT });
+    await c.write(new TextEncoder().encode("GET / HTTP/1.1\\r\\nhost: x\\r\\n\\r\\n")); return "connected";`,
+  connect_default_host: `await Deno.connect({ port: PORT }); return "connected";`,
+  connectTls: `await Deno.connectTls({ hostname: "localhost", port: PORT }); return "connected";`,
+  websocket: `return await new Promise((resolve, reject) => {
+      const ws = new WebSocket("ws://127.0.0.1:PORT/");
+      ws.onopen = () => resolve("open");
+      ws.onerror = (e) => reject(Object.assign(new Error(e.message ?? "ws error"), { code: "WS" }));
+    });`,
+  node_net: `const net = await import("node:net");
+    return await new Promise((resolve, reject) => {
+      const s = net.connect({ host: "127.0.0.1", port: PORT }, () => { s.end(); resolve("connected"); });
+      s.on("error", reject);
+    });`,
+  node_http: `const http = await import("node:http");
+    return await new Promise((resolve, reject) => {
+      const req = http.get("http://127.0.0.1:PORT/", (res) => { res.resume(); resolve(res.statusCode); });
+      req.on("error", reject);
+    });`,
+  proxy_client: `const client = Deno.createHttpClient({ proxy: { url: "http://127.0.0.1:PORT" } });
+    const res = await fetch("http://example.com/", { client }); return res.status;`,
+};
+
+beforeAll(async () => {
+  target = await startTarget();
+  const tenants: Record<string, { module: string; toml: string }> = {};
+  for (const [name, attack] of Object.entries(ATTACKS)) {
+    const id = name.replaceAll("_", "-").toLowerCase();
+    tenants[id] = {
+      module: attackModule(attack.replaceAll("PORT", String(target.port))),
+      toml: `[tenants.${id}.permissions]\nnet = true\n`,
+    };
+  }
+  f = await startTenants(tenants);
+});
+afterAll(async () => {
+  await f?.close();
+  await target?.close();
+});
+
+for (const name of Object.keys(ATTACKS)) {
+  attempt(`${name} to 127.0.0.1`, async () => {
+    target.hits = 0;
+    const { status, body } = await ask(f, name.replaceAll("_", "-").toLowerCase());
+    expect(status).toBe(200);
+    expect(body.ok, JSON.stringify(body)).toBe(false);
+    expect(String(body.message)).toMatch(/refused|not available|loopback/);
+    expect(target.hits).toBe(0);
+  });
+}

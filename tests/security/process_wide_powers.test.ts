@@ -1,0 +1,37 @@
+/**
+ * Powers that reach the whole process from one worker: Deno.chdir (the
+ * host's cwd), signal handlers (the host's SIGINT/SIGTERM), process.kill of
+ * the own pid (the host itself), node:worker_threads threads.
+ */
+import { afterAll, beforeAll, expect } from "vitest";
+import { ask, evilTenant } from "./_tenant.ts";
+import { attempt } from "./_summary.ts";
+
+const dir = Deno.makeTempDirSync({ prefix: "worky-chdir-" });
+const f = evilTenant(`
+  const how = new URL(request.url).searchParams.get("how");
+  const p = (await import("node:process")).default;
+  if (how === "chdir") { Deno.chdir(${JSON.stringify(dir)}); return Deno.cwd(); }
+  if (how === "signal") { Deno.addSignalListener("SIGINT", () => {}); return "listening"; }
+  if (how === "process.on") { p.on("SIGTERM", () => {}); return "listening"; }
+  if (how === "kill") { p.kill(p.pid, "SIGKILL"); return "killed"; }
+  if (how === "restore-kill") { delete p.kill; return typeof p.kill; }
+  if (how === "thread") {
+    const { EventEmitter } = await import("node:events");
+    const wt = await import("node:worker_threads");
+    try { Object.setPrototypeOf(wt.Worker, EventEmitter); } catch {}
+    new wt.Worker("1", { eval: true });
+    return "spawned";
+  }
+`, `[tenants.evil.permissions]\nread = [${JSON.stringify(dir)}]\n`, { beforeAll, afterAll });
+
+for (const how of ["chdir", "signal", "process.on", "kill", "restore-kill", "thread"]) {
+  attempt(`process-wide power: ${how}`, async () => {
+    const cwd = Deno.cwd();
+    const { status, body } = await ask(f(), "evil", `/?how=${how}`);
+    expect(status).toBe(200); // the host answered: it is alive
+    expect(body.ok).toBe(false);
+    expect(String(body.message)).toMatch(/not available to Worky tenants|Cannot delete/);
+    expect(Deno.cwd()).toBe(cwd);
+  });
+}
