@@ -32,6 +32,23 @@ export const W_EVENT_RESULT = 18;
 /** The worker's heap is over its soft limit (`limits.memory_mb`): retire it. */
 export const W_MEMORY = 40;
 
+/**
+ * WebSockets (`runtime/websocket/`). The real socket lives on the host; the
+ * worker holds one end of a `WebSocketPair` and frames are relayed by id.
+ * Host → worker: a frame or event of a relayed socket.
+ */
+export const H_WS = 50;
+/** Worker → host: the answer to fetch event `id` is a WebSocket upgrade. */
+export const W_UPGRADE = 51;
+/** Worker → host: a frame or command for a relayed socket. */
+export const W_WS = 52;
+/** Sub-ops of {@link H_WS} / {@link W_WS}. */
+export const WS_MESSAGE = 0;
+export const WS_CLOSE = 1;
+export const WS_ERROR = 2;
+/** Worker → host: an end of a pair will be answered to a client; `owner` is a DO key or null. */
+export const WS_OFFER = 3;
+
 /** Everything a worker needs to become a tenant. Sent once, right after spawn. */
 export interface InitMessage {
   tenant: string;
@@ -65,7 +82,27 @@ export type HostMessage =
     requestId: string,
   ]
   | [typeof H_RPC_RESULT, id: number, ok: boolean, value: unknown]
-  | [typeof H_EVENT, id: number, kind: string, payload: unknown, requestId: string];
+  | [typeof H_EVENT, id: number, kind: string, payload: unknown, requestId: string]
+  | WsHostMessage;
+
+/** A relayed WebSocket's frame or event, host → worker. */
+export type WsHostMessage =
+  | [typeof H_WS, socket: string, op: typeof WS_MESSAGE, data: string | ArrayBuffer]
+  | [
+    typeof H_WS,
+    socket: string,
+    op: typeof WS_CLOSE,
+    code: number,
+    reason: string,
+    wasClean: boolean,
+  ]
+  | [typeof H_WS, socket: string, op: typeof WS_ERROR, message: string];
+
+/** A relayed WebSocket's frame or command, worker → host. */
+export type WsWorkerMessage =
+  | [typeof W_WS, socket: string, op: typeof WS_OFFER, owner: string | null]
+  | [typeof W_WS, socket: string, op: typeof WS_MESSAGE, data: string | ArrayBuffer]
+  | [typeof W_WS, socket: string, op: typeof WS_CLOSE, code: number, reason: string];
 
 /** A serialized error: what crosses from a worker. */
 export interface WireError {
@@ -97,7 +134,10 @@ export type WorkerMessage =
   | [typeof W_FATAL, WireError]
   | [typeof W_EVENT_RESULT, id: number, ok: boolean, value: unknown]
   /** Heap over the soft limit: `used` and `limit` in bytes. */
-  | [typeof W_MEMORY, used: number, limit: number];
+  | [typeof W_MEMORY, used: number, limit: number]
+  /** Fetch event `id` answered 101 with a WebSocket: the host upgrades the client's request. */
+  | [typeof W_UPGRADE, id: number, socket: string, headers: HeaderPairs, settled: boolean]
+  | WsWorkerMessage;
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 

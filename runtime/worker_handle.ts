@@ -23,10 +23,13 @@ import {
   W_RESPONSE,
   W_RPC,
   W_SETTLED,
+  W_UPGRADE,
+  W_WS,
   type WireError,
   type WorkerMessage,
 } from "./protocol.ts";
 import type { BindingHost } from "./bindings/types.ts";
+import { acceptUpgrade, WorkerSockets } from "./websocket/relay.ts";
 
 export type WorkerState = "starting" | "ready" | "dead";
 
@@ -48,6 +51,8 @@ interface Pending {
   timer: ReturnType<typeof setTimeout>;
   requestId: string;
   responded: boolean;
+  /** The client's request of a fetch event (a WebSocket answer upgrades it). */
+  request?: Request;
 }
 
 let nextEventId = 1;
@@ -64,6 +69,8 @@ export class WorkerHandle {
   #readyReject!: (e: WorkyError) => void;
   /** When the worker last finished an event (for idle retirement). */
   lastActive = performance.now();
+  /** WebSockets this worker holds, relayed to real client sockets (`websocket/relay.ts`). */
+  readonly sockets: WorkerSockets = new WorkerSockets((msg, transfer) => this.#post(msg, transfer));
 
   constructor(options: WorkerHandleOptions) {
     this.#o = options;
@@ -95,7 +102,7 @@ export class WorkerHandle {
       this.#post(
         [H_FETCH, id, request.method, request.url, headers, body, requestId],
         body ? [body] : undefined,
-      )) as Promise<Response>;
+      ), request) as Promise<Response>;
   }
 
   /** Sends a non-fetch event (scheduled, queue, …); resolves with the handler's result. */
@@ -116,10 +123,11 @@ export class WorkerHandle {
       this.#pending.delete(id);
     }
     this.inFlight = 0;
+    this.sockets.closeAll(1011, `worker stopped: ${reason}`);
     this.#o.onDead(this, reason);
   }
 
-  #start(requestId: string, send: (id: number) => void): Promise<unknown> {
+  #start(requestId: string, send: (id: number) => void, request?: Request): Promise<unknown> {
     if (this.state === "dead") {
       return Promise.reject(
         new WorkyError("ERR_TENANT_CRASHED", `tenant "${this.tenant}": worker is gone`),
@@ -129,7 +137,7 @@ export class WorkerHandle {
     this.inFlight++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => this.#timeout(id), this.#o.timeoutMs);
-      this.#pending.set(id, { resolve, reject, timer, requestId, responded: false });
+      this.#pending.set(id, { resolve, reject, timer, requestId, responded: false, request });
       send(id);
     });
   }
@@ -209,6 +217,19 @@ export class WorkerHandle {
       case W_SETTLED:
         this.#settle(m[1]);
         return;
+      case W_WS:
+        this.sockets.fromWorker(m);
+        return;
+      case W_UPGRADE: {
+        const p = m[4] ? this.#take(m[1]) : this.#responded(m[1]);
+        if (!p) return;
+        try {
+          p.resolve(acceptUpgrade(p.request, m[2], m[3], this.tenant));
+        } catch (err) {
+          p.reject(WorkyError.from(err));
+        }
+        return;
+      }
       case W_RPC:
         this.#rpc(m[1], m[2], m[3], m[4]);
         return;
