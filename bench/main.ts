@@ -44,6 +44,19 @@ function report(row: Row) {
 }
 const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits });
 
+/** `worky serve` in a child process, as an operator would run it. */
+const startWorky = (config: string) =>
+  startProcess([
+    DENO,
+    "run",
+    "-A",
+    "--unstable-worker-options",
+    `${ROOT}cli/main.ts`,
+    "serve",
+    "--config",
+    config,
+  ]);
+
 async function throughput() {
   await ensureWrk();
   const tmp = await Deno.makeTempDir({ prefix: "worky-bench-" });
@@ -67,16 +80,7 @@ async function throughput() {
     `${tmp}/worky.toml`,
     `[server]\nport = ${port}\ndata_dir = "${tmp}/.worky"\n[tenants.hello]\nmodule = "${ROOT}bench/tenants/hello.ts"\nroutes = ["*/*"]\n`,
   );
-  const worky = startProcess([
-    DENO,
-    "run",
-    "-A",
-    "--unstable-worker-options",
-    `${ROOT}cli/main.ts`,
-    "serve",
-    "--config",
-    `${tmp}/worky.toml`,
-  ]);
+  const worky = startWorky(`${tmp}/worky.toml`);
   await waitForHttp(`http://127.0.0.1:${port}/`);
   await wrk(`http://127.0.0.1:${port}/`, 1);
   const workyRps = await wrk(`http://127.0.0.1:${port}/`, SECONDS);
@@ -155,16 +159,7 @@ async function idleRss() {
         `[tenants.t${i}]\nmodule = "${ROOT}bench/tenants/hello.ts"\nroutes = ["t${i}.localhost/*"]\n`;
     }
     await Deno.writeTextFile(`${tmp}/worky-${n}.toml`, toml);
-    const p = startProcess([
-      DENO,
-      "run",
-      "-A",
-      "--unstable-worker-options",
-      `${ROOT}cli/main.ts`,
-      "serve",
-      "--config",
-      `${tmp}/worky-${n}.toml`,
-    ]);
+    const p = startWorky(`${tmp}/worky-${n}.toml`);
     await waitForHttp(`http://127.0.0.1:${port}/_worky/health`);
     await new Promise((r) => setTimeout(r, 1500)); // let spares settle
     const rss = await rssOf(p.pid);

@@ -4,8 +4,7 @@
  */
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import { WorkyError } from "../runtime/errors.ts";
-import { devCommand } from "./commands/dev.ts";
-import { serveCommand } from "./commands/serve.ts";
+import { devCommand, serveCommand } from "./commands/serve.ts";
 import { cronCommand } from "./commands/cron.ts";
 import { queuesCommand } from "./commands/queues.ts";
 import { buildCommand } from "./commands/build.ts";
