@@ -48,6 +48,16 @@ export type {
   SqlStorageCursor,
   SqlStorageValue,
 } from "./runtime/bindings/durable_object/types.ts";
+/** WebSockets: the global `WebSocketPair`, `ctx.acceptWebSocket` in Durable Objects. */
+export type {
+  WebSocketData,
+  WebSocketPairConstructor,
+  WorkyCloseEvent,
+  WorkyErrorEvent,
+  WorkyMessageEvent,
+  WorkyResponseInit,
+  WorkyWebSocket,
+} from "./runtime/websocket/types.ts";
 /** Cron triggers and queues: `scheduled(controller, env, ctx)`, `queue(batch, env, ctx)`, `env.<QUEUE>`. */
 export type { ScheduledController } from "./runtime/events/scheduled.worker.ts";
 export type { Message, MessageBatch, QueueRetryOptions } from "./runtime/events/queue.worker.ts";

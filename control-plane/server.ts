@@ -88,6 +88,7 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
     ...options.durableObjects,
     db: db.db,
     dataDir: config.server.dataDir,
+    timers: scheduler.timers, // alarms are "do-alarm" timers; fired once the scheduler starts
     clock,
     logger,
   });

@@ -13,6 +13,7 @@ import {
   H_FETCH,
   H_INIT,
   H_RPC_RESULT,
+  H_WS,
   type HeaderPairs,
   type HostMessage,
   type InitMessage,
@@ -28,9 +29,17 @@ import {
   W_RESPONSE,
   W_RPC,
   W_SETTLED,
+  W_UPGRADE,
   type WireError,
   type WorkerMessage,
 } from "./protocol.ts";
+import {
+  exportEnd,
+  installWebSockets,
+  onHostFrame,
+  upgradeOf,
+  upgradeResponse,
+} from "./websocket/websocket_pair.worker.ts";
 import { STUBS } from "./bindings/stubs.worker.ts";
 import type { RpcCall } from "./bindings/types.ts";
 import { type EventHandler, type EventHandlers, registerEventHandler } from "./events.worker.ts";
@@ -43,6 +52,7 @@ type Any = any;
 
 const post = (msg: WorkerMessage, transfer?: Transferable[]) =>
   transfer ? self.postMessage(msg, transfer) : self.postMessage(msg);
+installWebSockets(post); // the global WebSocketPair
 
 // ---------------------------------------------------------------- errors
 
@@ -105,6 +115,8 @@ function copyView(view: ArrayBufferView): Uint8Array<ArrayBuffer> {
 const NativeResponse = Response;
 const TrackedResponse = new Proxy(NativeResponse, {
   construct(target, args, newTarget) {
+    // `{ status: 101, webSocket }`: a WebSocket answer (websocket/websocket_pair.worker.ts)
+    if (args[1]?.webSocket != null) return upgradeResponse(NativeResponse, args[0], args[1]);
     const res = Reflect.construct(target, args, newTarget) as Response;
     const inline = inlineOf(args[0]);
     if (inline !== undefined) inlineBodies.set(res, inline);
@@ -121,7 +133,11 @@ const TrackedResponse = new Proxy(NativeResponse, {
     return Reflect.get(target, prop, receiver);
   },
 });
-Object.defineProperty(globalThis, "Response", { value: TrackedResponse, writable: true, configurable: true });
+Object.defineProperty(globalThis, "Response", {
+  value: TrackedResponse,
+  writable: true,
+  configurable: true,
+});
 
 // ---------------------------------------------------------------- removed powers
 
@@ -132,7 +148,10 @@ hardenWorker(); // process-wide and cross-tenant powers (hardening.worker.ts)
 try {
   Object.defineProperty(Deno, "exit", {
     value: (code?: number) => {
-      post([W_FATAL, { code: "ERR_TENANT_CRASHED", message: `Deno.exit(${code ?? 0}) called by tenant` }]);
+      post([W_FATAL, {
+        code: "ERR_TENANT_CRASHED",
+        message: `Deno.exit(${code ?? 0}) called by tenant`,
+      }]);
       throw new Error("Deno.exit() is not allowed in a Worky tenant");
     },
   });
@@ -234,7 +253,12 @@ function makeContext(id: number, requestId: string) {
     waitUntil(promise: Promise<unknown>) {
       pending++;
       Promise.resolve(promise).catch((err) => {
-        post([W_LOG, "error", requestContext.getStore() ?? null, `waitUntil: ${toWire(err).stack ?? err}`]);
+        post([
+          W_LOG,
+          "error",
+          requestContext.getStore() ?? null,
+          `waitUntil: ${toWire(err).stack ?? err}`,
+        ]);
       }).finally(() => {
         pending--;
         settle();
@@ -294,10 +318,23 @@ async function onFetch(
     });
     const res: unknown = await requestContext.run(requestId, () => fetchHandler(request, env, ctx));
     if (!(res instanceof NativeResponse)) {
-      throw new TypeError(`fetch() must return a Response, got ${res === null ? "null" : typeof res}`);
+      throw new TypeError(
+        `fetch() must return a Response, got ${res === null ? "null" : typeof res}`,
+      );
     }
     const outHeaders: HeaderPairs = [];
     for (const pair of res.headers) outHeaders.push(pair);
+    if (res.status === 101) {
+      const ws = upgradeOf(res);
+      if (!ws) {
+        throw new TypeError(
+          "fetch() answered status 101 without a webSocket; " +
+            "use new Response(null, { status: 101, webSocket: client })",
+        );
+      }
+      post([W_UPGRADE, id, exportEnd(ws, null), outHeaders, respond()]);
+      return;
+    }
     const inline = inlineBodies.get(res);
     if (inline !== undefined && !res.bodyUsed) {
       post([W_RESPONSE, id, res.status, res.statusText, outHeaders, inline, null, respond()]);
@@ -359,6 +396,9 @@ self.onmessage = (e: MessageEvent<HostMessage>) => {
       break;
     case H_EVENT:
       onEvent(m[1], m[2], m[3], m[4]);
+      break;
+    case H_WS:
+      onHostFrame(m);
       break;
     case H_INIT:
       initialized = init(m[1]);

@@ -133,7 +133,9 @@ export class WorkerPool {
     const now = performance.now();
     for (const w of [...this.#workers]) {
       if (this.#workers.length <= this.#o.limits.minWorkers) return;
-      if (w.inFlight === 0 && now - w.lastActive > this.#o.limits.idleMs) w.retire("idle");
+      if (w.inFlight === 0 && w.sockets.size === 0 && now - w.lastActive > this.#o.limits.idleMs) {
+        w.retire("idle"); // a worker relaying WebSockets is not idle
+      }
     }
   }
 }

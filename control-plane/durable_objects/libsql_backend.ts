@@ -1,8 +1,9 @@
 /**
  * Persistence of Durable Objects on libSQL: each object's store is its own
- * file under `<dataDir>/do/`, while leases and alarms are rows of the
- * control-plane database (`schema_durable_objects.ts`), so several Worky
- * processes sharing that database agree on where each object lives.
+ * file under `<dataDir>/do/`, while leases are rows of the control-plane
+ * database (`schema_durable_objects.ts`), so several Worky processes sharing
+ * that database agree on where each object lives. Alarms are timers of the
+ * shared timer service (`alarms.ts`, table `timers`).
  *
  * Leases: a process takes the row of an object when it has none, holds it
  * already, or the holder let it expire (died). Another live holder is an
@@ -12,17 +13,17 @@
  * @module
  */
 import { join } from "node:path";
-import { and, eq, lt, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { WorkyError } from "../../runtime/errors.ts";
 import type { WorkyDb } from "../storage/database.ts";
-import { durableObjectAlarms, durableObjectLeases } from "../storage/schema_durable_objects.ts";
+import { durableObjectLeases } from "../storage/schema_durable_objects.ts";
 import {
-  type DueAlarm,
   type ObjectAddress,
   type ObjectBackend,
   objectKey,
 } from "../../runtime/durable_objects/backend.ts";
 import { LibsqlObjectStore } from "./object_store.ts";
+import type { DurableObjectAlarms } from "./alarms.ts";
 
 /** Options of {@link LibsqlObjectBackend}. */
 export interface LibsqlObjectBackendOptions {
@@ -33,6 +34,8 @@ export interface LibsqlObjectBackendOptions {
   leaseMs: number;
   /** This process's id in lease rows (default: random). */
   owner?: string;
+  /** Where alarms live (the shared timer service). */
+  alarms: DurableObjectAlarms;
 }
 
 /**
@@ -41,13 +44,22 @@ export interface LibsqlObjectBackendOptions {
  * @example
  * ```ts
  * import { openDatabase } from "../storage/database.ts";
+ * import { TimerService } from "../scheduler/timer_service.ts";
+ * import { DurableObjectAlarms } from "./alarms.ts";
  * import { LibsqlObjectBackend } from "./libsql_backend.ts";
  * const dir = await Deno.makeTempDir();
  * const database = await openDatabase(`file:${dir}/worky.db`);
- * const backend = new LibsqlObjectBackend({ db: database.db, dir: `${dir}/do`, leaseMs: 30_000 });
+ * const alarms = new DurableObjectAlarms({ timers: new TimerService({ client: database.client }) });
+ * const backend = new LibsqlObjectBackend({
+ *   db: database.db,
+ *   dir: `${dir}/do`,
+ *   leaseMs: 30_000,
+ *   alarms,
+ * });
  * const address = { tenant: "t", className: "Counter", id: "a".repeat(64) };
  * await backend.acquireLease(address, Date.now());
  * const store = await backend.open(address);
+ * await backend.setAlarm(address, Date.now() + 60_000);
  * await store.close();
  * database.close();
  * ```
@@ -57,9 +69,11 @@ export class LibsqlObjectBackend implements ObjectBackend {
   readonly #db: WorkyDb;
   readonly #dir: string;
   readonly #leaseMs: number;
+  readonly #alarms: DurableObjectAlarms;
 
   constructor(options: LibsqlObjectBackendOptions) {
     this.#db = options.db;
+    this.#alarms = options.alarms;
     this.#dir = options.dir;
     this.#leaseMs = options.leaseMs;
     this.owner = options.owner ??
@@ -113,63 +127,15 @@ export class LibsqlObjectBackend implements ObjectBackend {
     return new Set(rows.map((r) => r.key));
   }
 
-  async getAlarm(address: ObjectAddress): Promise<number | null> {
-    const [row] = await this.#db.select({ at: durableObjectAlarms.scheduledAt })
-      .from(durableObjectAlarms).where(eq(durableObjectAlarms.objectKey, objectKey(address)));
-    return row?.at ?? null;
+  getAlarm(address: ObjectAddress): Promise<number | null> {
+    return this.#alarms.get(address);
   }
 
-  async setAlarm(address: ObjectAddress, time: number): Promise<void> {
-    const row = {
-      objectKey: objectKey(address),
-      tenant: address.tenant,
-      className: address.className,
-      objectId: address.id,
-      dueAt: time,
-      scheduledAt: time,
-      retryCount: 0,
-    };
-    await this.#db.insert(durableObjectAlarms).values(row).onConflictDoUpdate({
-      target: durableObjectAlarms.objectKey,
-      set: { dueAt: time, scheduledAt: time, retryCount: 0 },
-    });
+  setAlarm(address: ObjectAddress, time: number): Promise<void> {
+    return this.#alarms.set(address, time);
   }
 
-  async deleteAlarm(address: ObjectAddress): Promise<void> {
-    await this.#db.delete(durableObjectAlarms)
-      .where(eq(durableObjectAlarms.objectKey, objectKey(address)));
-  }
-
-  /** Alarms due at `now`, earliest first. */
-  async dueAlarms(now: number, limit = 100): Promise<DueAlarm[]> {
-    const rows = await this.#db.select().from(durableObjectAlarms)
-      .where(lt(durableObjectAlarms.dueAt, now + 1)).orderBy(durableObjectAlarms.dueAt).limit(
-        limit,
-      );
-    return rows.map((r) => ({
-      tenant: r.tenant,
-      className: r.className,
-      id: r.objectId,
-      dueAt: r.dueAt,
-      retryCount: r.retryCount,
-    }));
-  }
-
-  /** Removes a fired alarm, unless it was set again meanwhile (due time changed). */
-  async completeAlarm(alarm: DueAlarm): Promise<void> {
-    await this.#db.delete(durableObjectAlarms).where(and(
-      eq(durableObjectAlarms.objectKey, objectKey(alarm)),
-      eq(durableObjectAlarms.dueAt, alarm.dueAt),
-    ));
-  }
-
-  /** Moves a failed alarm to its retry time, unless it was set again meanwhile. */
-  async retryAlarm(alarm: DueAlarm, dueAt: number): Promise<void> {
-    await this.#db.update(durableObjectAlarms)
-      .set({ dueAt, retryCount: alarm.retryCount + 1 })
-      .where(and(
-        eq(durableObjectAlarms.objectKey, objectKey(alarm)),
-        eq(durableObjectAlarms.dueAt, alarm.dueAt),
-      ));
+  deleteAlarm(address: ObjectAddress): Promise<void> {
+    return this.#alarms.delete(address);
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Wires Durable Objects for a server: the libSQL backend (object files under
- * `<dataDir>/do/`, leases and alarms in the control-plane database), the
- * process-wide directory of live objects, the alarm scheduler, and the
+ * `<dataDir>/do/`, leases in the control-plane database), the process-wide
+ * directory of live objects, alarms as `do-alarm` timers of the server's one
+ * timer service (the scheduler's; it fires them once it is started), and the
  * idle-eviction tick.
  *
  * @module
@@ -10,9 +11,10 @@ import { join } from "node:path";
 import type { Clock } from "../../runtime/clock.ts";
 import type { Logger } from "../../runtime/logger.ts";
 import type { WorkyDb } from "../storage/database.ts";
+import type { TimerService } from "../scheduler/timer_service.ts";
 import { DurableObjectDirectory } from "../../runtime/durable_objects/directory.ts";
 import { LibsqlObjectBackend } from "./libsql_backend.ts";
-import { AlarmScheduler } from "./alarm_scheduler.ts";
+import { DurableObjectAlarms } from "./alarms.ts";
 
 /** Options of {@link startDurableObjects}. */
 export interface DurableObjectsOptions {
@@ -20,7 +22,7 @@ export interface DurableObjectsOptions {
   idleMs?: number;
   /** Lease length, ms. Default 30 000. */
   leaseMs?: number;
-  /** Real-time period of the alarm and eviction ticks, ms (0: no ticks; tests call them). */
+  /** Real-time period of the eviction tick, ms (0: no tick; tests call `evictIdle()`). */
   tickMs?: number;
 }
 
@@ -28,7 +30,8 @@ export interface DurableObjectsOptions {
 export interface DurableObjectsService {
   readonly directory: DurableObjectDirectory;
   readonly backend: LibsqlObjectBackend;
-  readonly alarms: AlarmScheduler;
+  /** Alarms on the timer service (`runDue()` fires them in tests). */
+  readonly alarms: DurableObjectAlarms;
   close(): Promise<void>;
 }
 
@@ -38,10 +41,14 @@ export interface DurableObjectsService {
  * @example
  * ```ts
  * import { openDatabase } from "../storage/database.ts";
+ * import { TimerService } from "../scheduler/timer_service.ts";
  * import { startDurableObjects } from "./service.ts";
  * const dir = await Deno.makeTempDir();
  * const database = await openDatabase(`file:${dir}/worky.db`);
- * const dos = startDurableObjects({ db: database.db, dataDir: dir, clock: { now: Date.now } });
+ * const timers = new TimerService({ client: database.client });
+ * const dos = startDurableObjects({ db: database.db, dataDir: dir, timers });
+ * timers.start(); // alarms fire on time from here on
+ * await timers.close();
  * await dos.close();
  * database.close();
  * ```
@@ -50,33 +57,32 @@ export function startDurableObjects(
   options: DurableObjectsOptions & {
     db: WorkyDb;
     dataDir: string;
-    clock: Clock;
+    /** The server's one timer service; alarms are its `do-alarm` timers. */
+    timers: TimerService;
+    /** Default: the timer service's clock. */
+    clock?: Clock;
     logger?: Logger;
   },
 ): DurableObjectsService {
   const leaseMs = options.leaseMs ?? 30_000;
+  const alarms = new DurableObjectAlarms({ timers: options.timers, logger: options.logger });
   const backend = new LibsqlObjectBackend({
     db: options.db,
     dir: join(options.dataDir, "do"),
     leaseMs,
+    alarms,
   });
   const directory = new DurableObjectDirectory({
     backend,
-    clock: options.clock,
+    clock: options.clock ?? options.timers.clock,
     logger: options.logger,
     idleMs: options.idleMs,
     leaseMs,
   });
-  const alarms = new AlarmScheduler({
-    backend,
-    directory,
-    clock: options.clock,
-    logger: options.logger,
-  });
+  alarms.listen(directory);
   const tickMs = options.tickMs ?? 500;
   let evictTimer: ReturnType<typeof setInterval> | undefined;
   if (tickMs > 0) {
-    alarms.start(tickMs);
     const timer = setInterval(() => directory.evictIdle().catch(() => {}), Math.max(tickMs, 1000));
     Deno.unrefTimer(timer);
     evictTimer = timer;
@@ -87,7 +93,6 @@ export function startDurableObjects(
     alarms,
     async close() {
       clearInterval(evictTimer);
-      await alarms.stop();
       await directory.close();
     },
   };

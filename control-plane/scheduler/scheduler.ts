@@ -1,6 +1,8 @@
 /**
  * The scheduler of one Worky process: the timer service and what runs on it
- * (cron triggers, queue deliveries), wired together. `server.ts` creates it
+ * (cron triggers, queue deliveries), wired together. Durable Object alarms
+ * run on the same timer service (kind `do-alarm`, registered by
+ * `control-plane/durable_objects/alarms.ts`). `server.ts` creates it
  * before the runtime (its log capture wraps the runtime's logger, and the
  * queue backend is a binding service), starts it after the deployments, and
  * closes it before they drain.
@@ -108,9 +110,9 @@ export class Scheduler {
     return n;
   }
 
-  /** Resolves when no cron run or queue delivery of this process is going. */
+  /** Resolves when no cron run, queue delivery or detached timer handler (DO alarm) is going. */
   async idle(): Promise<void> {
-    await Promise.all([this.cron.idle(), this.queues.idle()]);
+    await Promise.all([this.cron.idle(), this.queues.idle(), this.timers.idle()]);
   }
 
   /** Stops firing and waits for what is running (call before deployments drain). */

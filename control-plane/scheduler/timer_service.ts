@@ -16,10 +16,15 @@
  * - **Injected clock.** Due times are read against `clock.now()`; tests move a
  *   `ManualClock` and call {@linkcode TimerService.runDue} instead of waiting.
  *
- * Handlers should be short (they hold the lease): start long work and return.
- * A handler returns the timer's next due time (it stays), or nothing (it is
- * deleted). If the timer was re-scheduled while its handler ran, the earlier
- * of the two due times is kept.
+ * Handlers should be short (they hold the lease and the pass waits for them):
+ * start long work and return, or register the kind `detached` (the pass
+ * claims the timer and starts the handler without waiting; the lease is held
+ * until the handler settles, and {@linkcode TimerService.idle} waits for it).
+ * A handler returns the timer's next due time (it stays), `{ dueAt, payload }`
+ * (it stays with a new payload), or nothing (it is deleted). If the timer was
+ * re-scheduled while its handler ran, the re-schedule wins: a returned number
+ * keeps the earlier of the two due times, a returned `{ dueAt, payload }` is
+ * dropped, and nothing deletes it.
  *
  * @module
  */
@@ -36,13 +41,27 @@ export interface Timer {
   payload: unknown;
 }
 
+/** A handler's result that keeps its timer with a new due time and payload. */
+export interface TimerUpdate {
+  dueAt: number;
+  payload: unknown;
+}
+
+/** What a handler returns: a next due time or update keeps the timer, nothing deletes it. */
+export type TimerResult = number | TimerUpdate | null | void;
+
 /** Fires one timer; returns its next due time to keep it, or nothing to delete it. */
-export type TimerHandler = (timer: Timer) => Promise<number | null | void> | number | null | void;
+export type TimerHandler = (timer: Timer) => Promise<TimerResult> | TimerResult;
 
 /** Options of {@linkcode TimerService.on}. */
 export interface HandlerOptions {
   /** Whether this process handles the timer with this key (default: all keys). */
   accepts?(key: string): boolean;
+  /**
+   * Run the handler outside the pass (default false): for handlers that wait
+   * on tenant code, so one slow handler does not hold back other timers.
+   */
+  detached?: boolean;
 }
 
 /** Options of {@linkcode TimerService}. */
@@ -104,6 +123,10 @@ export class TimerService {
   #closed = false;
   /** Serializes passes: one `runDue` at a time per process. */
   #pass: Promise<number> = Promise.resolve(0);
+  /** Ids of timers whose handler runs in this process (never claimed twice here). */
+  readonly #inFlight = new Set<string>();
+  /** Detached handlers still running. */
+  readonly #detached = new Set<Promise<void>>();
 
   constructor(options: TimerServiceOptions) {
     this.#client = options.client;
@@ -194,12 +217,18 @@ export class TimerService {
     return pass;
   }
 
-  /** Stops arming and waits for the running pass. Timers stay in the database. */
+  /** Resolves when no detached handler of this process is running. */
+  async idle(): Promise<void> {
+    while (this.#detached.size) await Promise.all(this.#detached);
+  }
+
+  /** Stops arming and waits for the running pass and detached handlers. Timers stay in the database. */
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.#pass;
+    await this.idle();
   }
 
   async #runPass(): Promise<number> {
@@ -207,10 +236,13 @@ export class TimerService {
     const kinds = [...this.#handlers.keys()];
     if (!kinds.length) return 0;
     const now = this.clock.now();
+    const busy = [...this.#inFlight];
     const rs = await this.#client.execute({
       sql: `SELECT id, kind, key, seq FROM timers WHERE kind IN (${marks(kinds.length)}) ` +
-        "AND due_at <= ? AND (lease_until IS NULL OR lease_until <= ?) ORDER BY due_at LIMIT ?",
-      args: [...kinds, now, now, BATCH],
+        "AND due_at <= ? AND (lease_until IS NULL OR lease_until <= ?)" +
+        (busy.length ? ` AND id NOT IN (${marks(busy.length)})` : "") +
+        " ORDER BY due_at LIMIT ?",
+      args: [...kinds, now, now, ...busy, BATCH],
     });
     const fired = await Promise.all(rs.rows.map((row) => this.#fire(String(row.id), now)));
     const count = fired.filter(Boolean).length;
@@ -225,6 +257,7 @@ export class TimerService {
     const key = id.slice(kind.length + 1);
     const handler = this.#handlers.get(kind);
     if (!handler || (handler.options.accepts && !handler.options.accepts(key))) return false;
+    if (this.#inFlight.has(id)) return false;
     const claim = await this.#client.execute({
       sql: "UPDATE timers SET lease_owner = ?, lease_until = ? WHERE id = ? AND due_at <= ? " +
         "AND (lease_until IS NULL OR lease_until <= ?) RETURNING due_at, payload, seq",
@@ -233,30 +266,67 @@ export class TimerService {
     if (!claim.rows.length) return false;
     const row = claim.rows[0];
     const seq = Number(row.seq);
+    const timer: Timer = {
+      kind,
+      key,
+      dueAt: Number(row.due_at),
+      payload: row.payload === null ? null : JSON.parse(String(row.payload)),
+    };
+    this.#inFlight.add(id);
+    const run = this.#run(id, seq, timer, handler.fire, now)
+      .finally(() => this.#inFlight.delete(id));
+    if (!handler.options.detached) {
+      await run;
+      return true;
+    }
+    const tracked = run.catch((err) =>
+      this.#logger?.log({
+        level: "error",
+        msg: `timer ${kind} ${JSON.stringify(key)} not released: ${(err as Error)?.stack ?? err}`,
+      })
+    );
+    this.#detached.add(tracked);
+    tracked.finally(() => this.#detached.delete(tracked));
+    return true;
+  }
+
+  /** Runs a claimed timer's handler, then releases the lease and applies its result. */
+  async #run(id: string, seq: number, timer: Timer, fire: TimerHandler, now: number) {
     let next: number | null = null;
+    let payload: { json: string | null } | undefined;
     try {
-      const result = await handler.fire({
-        kind,
-        key,
-        dueAt: Number(row.due_at),
-        payload: row.payload === null ? null : JSON.parse(String(row.payload)),
-      });
-      next = typeof result === "number" && Number.isFinite(result) ? Math.floor(result) : null;
+      const result = await fire(timer);
+      if (typeof result === "number") {
+        next = Number.isFinite(result) ? Math.floor(result) : null;
+      } else if (result && typeof result === "object" && Number.isFinite(result.dueAt)) {
+        next = Math.floor(result.dueAt);
+        payload = {
+          json: result.payload === null || result.payload === undefined
+            ? null
+            : JSON.stringify(result.payload),
+        };
+      }
     } catch (err) {
       // A failing handler keeps its timer: it fires again after the lease.
       this.#logger?.log({
         level: "error",
-        msg: `timer ${kind} ${JSON.stringify(key)} failed: ${(err as Error)?.stack ?? err}`,
+        msg: `timer ${timer.kind} ${JSON.stringify(timer.key)} failed: ${
+          (err as Error)?.stack ?? err
+        }`,
       });
       next = now + this.#leaseMs;
     }
-    await this.#finish(id, seq, next);
+    await this.#finish(id, seq, next, payload);
     if (next !== null) this.#wake(next);
-    return true;
   }
 
   /** Releases the lease and applies the handler's result (unless re-scheduled meanwhile). */
-  async #finish(id: string, seq: number, next: number | null): Promise<void> {
+  async #finish(
+    id: string,
+    seq: number,
+    next: number | null,
+    payload?: { json: string | null },
+  ): Promise<void> {
     const statements: { sql: string; args: InValue[] }[] = next === null
       ? [
         {
@@ -269,6 +339,13 @@ export class TimerService {
           args: [id, this.owner],
         },
       ]
+      : payload
+      ? [{
+        sql: "UPDATE timers SET lease_owner = NULL, lease_until = NULL, " +
+          "due_at = CASE WHEN seq = ? THEN ? ELSE due_at END, " +
+          "payload = CASE WHEN seq = ? THEN ? ELSE payload END WHERE id = ? AND lease_owner = ?",
+        args: [seq, next, seq, payload.json, id, this.owner],
+      }]
       : [{
         sql: "UPDATE timers SET lease_owner = NULL, lease_until = NULL, " +
           "due_at = CASE WHEN seq = ? THEN ? ELSE MIN(due_at, ?) END WHERE id = ? AND lease_owner = ?",
@@ -328,12 +405,14 @@ export class TimerService {
   async #nextDue(): Promise<number | null> {
     const kinds = [...this.#handlers.keys()];
     if (!kinds.length) return null;
+    // timers whose handler still runs here are re-armed when it finishes
+    const busy = [...this.#inFlight];
     const rs = await this.#client.execute({
       sql: "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > due_at " +
         `THEN lease_until ELSE due_at END) AS due FROM timers WHERE kind IN (${
           marks(kinds.length)
-        })`,
-      args: kinds,
+        })` + (busy.length ? ` AND id NOT IN (${marks(busy.length)})` : ""),
+      args: [...kinds, ...busy],
     });
     const due = rs.rows[0]?.due;
     return due === null || due === undefined ? null : Number(due);

@@ -7,14 +7,15 @@
  * - `durable_object_leases`: which Worky process runs an object now. One row
  *   per live object; a process renews its rows while it holds them, and a row
  *   whose `expires_at` passed may be taken over (its holder died).
- * - `durable_object_alarms`: one pending alarm per object, persisted so that a
- *   restart still fires it.
+ *
+ * Alarms are not here: they are `do-alarm` rows of the scheduler's `timers`
+ * table (`control-plane/durable_objects/alarms.ts`).
  *
  * `object_key` is `<tenant>/<class>/<id>`. Times are milliseconds since the epoch.
  *
  * @module
  */
-import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 /**
  * The lease of one live Durable Object.
@@ -31,25 +32,3 @@ export const durableObjectLeases = sqliteTable("durable_object_leases", {
   owner: text("owner").notNull(),
   expiresAt: integer("expires_at").notNull(),
 });
-
-/**
- * The pending alarm of one Durable Object.
- *
- * @example
- * ```ts
- * import { durableObjectAlarms } from "./schema_durable_objects.ts";
- * console.log(durableObjectAlarms.dueAt.name); // "due_at"
- * ```
- */
-export const durableObjectAlarms = sqliteTable("durable_object_alarms", {
-  objectKey: text("object_key").primaryKey(),
-  tenant: text("tenant").notNull(),
-  className: text("class_name").notNull(),
-  objectId: text("object_id").notNull(),
-  /** When the alarm (or its next retry) is due. */
-  dueAt: integer("due_at").notNull(),
-  /** The time the tenant set (stays the same across retries). */
-  scheduledAt: integer("scheduled_at").notNull(),
-  /** Failed attempts so far. */
-  retryCount: integer("retry_count").notNull().default(0),
-}, (t) => [index("durable_object_alarms_due_idx").on(t.dueAt)]);

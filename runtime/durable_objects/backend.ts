@@ -37,12 +37,6 @@ export interface ObjectStore {
   close(): Promise<void>;
 }
 
-/** A pending alarm as the scheduler sees it. */
-export interface DueAlarm extends ObjectAddress {
-  dueAt: number;
-  retryCount: number;
-}
-
 /** Persistence of Durable Objects. */
 export interface ObjectBackend {
   /** Opens (creating if needed) an object's store. */
@@ -55,6 +49,7 @@ export interface ObjectBackend {
   releaseLease(address: ObjectAddress): Promise<void>;
   /** Extends every lease of this process; resolves with the object keys still held. */
   renewLeases(now: number): Promise<Set<string>>;
+  /** Alarms: the control plane keeps them as timers of its timer service (kind `do-alarm`). */
   getAlarm(address: ObjectAddress): Promise<number | null>;
   setAlarm(address: ObjectAddress, time: number): Promise<void>;
   deleteAlarm(address: ObjectAddress): Promise<void>;

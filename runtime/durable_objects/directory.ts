@@ -9,7 +9,8 @@
  *   or the object is evicted; the choice is made synchronously, so
  *   concurrent first calls agree.
  * - **Eviction**: {@link DurableObjectDirectory.evictIdle} drops objects idle
- *   for `idleMs` (by the injected clock): the worker forgets the instance,
+ *   for `idleMs` (by the injected clock) and holding no open WebSocket
+ *   (`evictIdle({ all: true })` closes them with 1001): the worker forgets the instance,
  *   the store file is closed, the lease released. The next call builds the
  *   object again from storage (its constructor runs again).
  * - **Leases** are renewed every `leaseMs / 3` (real time); an object whose
@@ -165,7 +166,7 @@ export class DurableObjectDirectory {
     const now = this.#clock.now();
     const victims = [...this.#objects.values()].filter((e) =>
       !e.evicting && e.inFlight === 0 && e.store &&
-      (options.all || now - e.lastUsed >= this.idleMs)
+      (options.all || (now - e.lastUsed >= this.idleMs && !this.#hasSockets(e)))
     );
     await Promise.all(victims.map((e) => this.#evict(e)));
     return victims.length;
@@ -190,6 +191,13 @@ export class DurableObjectDirectory {
     await Promise.allSettled([...this.#objects.values()].map((e) => e.ready));
     await Promise.all([...this.#objects.values()].map((e) => this.#evict(e)));
     this.#closed = true;
+  }
+
+  /** An object with open WebSockets stays in memory (they are relayed to its worker). */
+  #hasSockets(e: Entry): boolean {
+    const h = e.handle;
+    return !!h && h.state !== "dead" &&
+      h.sockets.countOwnedBy(`${e.address.className}/${e.address.id}`) > 0;
   }
 
   #activate(key: string, address: ObjectAddress): Entry {

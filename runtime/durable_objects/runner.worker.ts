@@ -24,6 +24,8 @@ import type {
 } from "../bindings/durable_object/types.ts";
 import { InputGate } from "./input_gate.worker.ts";
 import { ObjectStorage } from "./storage.worker.ts";
+import { type ObjectSockets, objectSockets } from "../websocket/object_sockets.worker.ts";
+import { exportEnd, upgradeOf } from "../websocket/websocket_pair.worker.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -34,6 +36,8 @@ interface Instance {
   gate: InputGate;
   /** Settles when the constructor's `blockConcurrencyWhile` work is done. */
   ready: Promise<void>;
+  /** WebSockets accepted with `ctx.acceptWebSocket`. */
+  sockets: ObjectSockets;
 }
 
 const instances = new Map<string, Instance>();
@@ -77,6 +81,9 @@ function instanceOf(mod: Any, env: Record<string, unknown>, e: ObjectEvent): Ins
   const gate = new InputGate();
   const storage = new ObjectStorage(binding.binding, e.id, binding.rpc, gate);
   const blockers: Promise<unknown>[] = [];
+  const sockets = objectSockets((method, args) => {
+    if (instances.get(key) === inst) deliverSocketEvent(inst!, e.className, method, args);
+  });
   const state: DurableObjectState = {
     id: new ObjectId(e.id, e.name),
     storage,
@@ -88,9 +95,12 @@ function instanceOf(mod: Any, env: Record<string, unknown>, e: ObjectEvent): Ins
     waitUntil(promise: Promise<unknown>) {
       promise.catch((err) => console.error("waitUntil:", err));
     },
+    acceptWebSocket: sockets.acceptWebSocket,
+    getWebSockets: sockets.getWebSockets,
+    getTags: sockets.getTags,
   };
   const Class = mod[e.className];
-  inst = { object: undefined, storage, gate, ready: Promise.resolve() };
+  inst = { object: undefined, storage, gate, ready: Promise.resolve(), sockets };
   instances.set(key, inst);
   try {
     inst.object = new Class(state, env);
@@ -111,6 +121,7 @@ async function deliver(mod: Any, env: Record<string, unknown>, e: ObjectEvent): 
     const key = `${e.className}/${e.id}`;
     const inst = instances.get(key);
     instances.delete(key);
+    inst?.sockets.closeAll(1001, "Durable Object evicted");
     await inst?.storage.sync();
     return [true, null] satisfies ObjectResult;
   }
@@ -118,10 +129,17 @@ async function deliver(mod: Any, env: Record<string, unknown>, e: ObjectEvent): 
   try {
     inst = instanceOf(mod, env, e);
     await inst.ready;
-    await inst.gate.enter();
   } catch (err) {
     return [false, thrown(err)] satisfies ObjectResult;
   }
+  // gate.run, not `await gate.enter()`: an event starts in the turn it is admitted, so two
+  // messages dispatched back to back can't both pass an open gate before either reads storage
+  return await new Promise<ObjectResult>((resolve) =>
+    inst.gate.run(() => resolve(runAdmitted(inst, e)))
+  );
+}
+
+async function runAdmitted(inst: Instance, e: ObjectEvent): Promise<ObjectResult> {
   try {
     const value = await run(inst, e);
     await inst.storage.sync(); // output gate: the result waits for the writes it made
@@ -154,6 +172,12 @@ async function run(inst: Instance, e: ObjectEvent): Promise<unknown> {
       }
       const headers: [string, string][] = [];
       for (const pair of res.headers) headers.push(pair);
+      const ws = res.status === 101 ? upgradeOf(res) : undefined;
+      if (ws) {
+        // the client end is relayed from this worker (runtime/websocket/relay.ts)
+        const webSocket = exportEnd(ws, `${e.className}/${e.id}`);
+        return { status: 101, statusText: "", headers, body: null, webSocket };
+      }
       const body = res.body ? new Uint8Array(await res.arrayBuffer()) : null;
       return {
         status: res.status,
@@ -168,6 +192,36 @@ async function run(inst: Instance, e: ObjectEvent): Promise<unknown> {
       return null;
     }
   }
+}
+
+/**
+ * Delivers a WebSocket event of an accepted socket to the object's handler
+ * (`webSocketMessage`, `webSocketClose`, `webSocketError`), through its input
+ * gate like any other event; writes it made are synced after. A throwing
+ * handler is logged; the object and the socket stay.
+ */
+async function deliverSocketEvent(
+  inst: Instance,
+  className: string,
+  method: string,
+  args: unknown[],
+): Promise<void> {
+  try {
+    await inst.ready;
+  } catch {
+    return; // initialisation failed: the object is gone
+  }
+  // gate.run, not `await gate.enter()`: the handler starts in the same turn it is admitted
+  inst.gate.run(async () => {
+    try {
+      const fn = inst.object[method];
+      if (typeof fn === "function") await fn.apply(inst.object, args);
+    } catch (err) {
+      console.error(`${className}.${method}() threw:`, err);
+    } finally {
+      await inst.storage.sync().catch(() => {});
+    }
+  });
 }
 
 /** Objects live in this worker (for tests and stats). */

@@ -60,7 +60,9 @@ export function objectSockets(call: HandlerCall): ObjectSockets {
       const long = tags.find((t) => t.length > MAX_TAG_LENGTH);
       if (long !== undefined) {
         throw new TypeError(
-          `acceptWebSocket(): tag "${long.slice(0, 40)}…" is longer than ${MAX_TAG_LENGTH} characters`,
+          `acceptWebSocket(): tag "${
+            long.slice(0, 40)
+          }…" is longer than ${MAX_TAG_LENGTH} characters`,
         );
       }
       const end = hookEnd(ws, {

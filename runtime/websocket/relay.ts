@@ -40,6 +40,9 @@ interface Relayed {
   close?: [number, string];
 }
 
+/** How long an offered end may wait for its client's upgrade. */
+const UNCLAIMED_MS = 30_000;
+
 /** Socket id → the worker sockets that own it, across the process. */
 const owners = new Map<string, WorkerSockets>();
 
@@ -81,6 +84,11 @@ export class WorkerSockets {
       if (this.#dead) return;
       this.#sockets.set(id, { owner: m[3], queue: [] });
       owners.set(id, this);
+      // an end offered but never answered to a client (a dropped 101) must not pin its worker
+      const timer = setTimeout(() => {
+        if (!this.#sockets.get(id)?.socket) this.abort(id, "never answered to a client");
+      }, UNCLAIMED_MS);
+      Deno.unrefTimer(timer);
       return;
     }
     const r = this.#sockets.get(id);
@@ -90,7 +98,7 @@ export class WorkerSockets {
       if (s?.readyState === WebSocket.OPEN) s.send(m[3]);
       else if (!r.close) r.queue.push(m[3]);
     } else if (m[2] === WS_CLOSE) {
-      if (s?.readyState === WebSocket.OPEN) s.close(m[3], m[4]);
+      if (s?.readyState === WebSocket.OPEN) closeSocket(s, m[3], m[4]);
       else r.close ??= [m[3], m[4]];
     }
   }
@@ -107,7 +115,7 @@ export class WorkerSockets {
     socket.onopen = () => {
       for (const data of r.queue) socket.send(data);
       r.queue = [];
-      if (r.close) socket.close(r.close[0], r.close[1]);
+      if (r.close) closeSocket(socket, r.close[0], r.close[1]);
     };
     socket.onmessage = (e: MessageEvent<Data>) => {
       const data = e.data;
@@ -139,8 +147,8 @@ export class WorkerSockets {
       this.#forget(id);
       const s = r.socket;
       if (!s) continue;
-      if (s.readyState === WebSocket.OPEN) s.close(code, why);
-      else if (s.readyState === WebSocket.CONNECTING) s.onopen = () => s.close(code, why);
+      if (s.readyState === WebSocket.OPEN) closeSocket(s, code, why);
+      else if (s.readyState === WebSocket.CONNECTING) s.onopen = () => closeSocket(s, code, why);
     }
   }
 
@@ -151,6 +159,15 @@ export class WorkerSockets {
 
   #send(msg: HostMessage, transfer?: Transferable[]) {
     if (!this.#dead) this.#post(msg, transfer);
+  }
+}
+
+/** Closes a real socket; a code Deno refuses to send becomes a plain close. */
+function closeSocket(socket: WebSocket, code: number, reason: string) {
+  try {
+    socket.close(code, reason);
+  } catch {
+    socket.close();
   }
 }
 

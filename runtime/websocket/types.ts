@@ -50,7 +50,7 @@ export interface WorkyWebSocket {
   /** Starts delivering events (messages that arrived earlier are queued until then). */
   accept(): void;
   send(message: string | ArrayBuffer | ArrayBufferView): void;
-  /** `code` is 1000 or 3000–4999; `reason` at most 123 bytes. */
+  /** `code` is 1000–4999 (not 1004–1006, 1015); `reason` at most 123 bytes. */
   close(code?: number, reason?: string): void;
   addEventListener<K extends keyof WorkyWebSocketEventMap>(
     type: K,

@@ -47,6 +47,8 @@ const CONNECTING = 0;
 const OPEN = 1;
 const CLOSING = 2;
 const CLOSED = 3;
+/** Close codes that only describe a connection, never sent in a close frame. */
+const RESERVED_CODES = new Set([1004, 1005, 1006, 1015]);
 /** Cloudflare's limit on a serialized attachment. */
 const MAX_ATTACHMENT_BYTES = 2048;
 
@@ -177,9 +179,14 @@ export class WebSocketEnd implements WorkyWebSocket {
   }
 
   close(code?: number, reason?: string): void {
-    const st = usable(this, "close()");
-    if (code !== undefined && code !== 1000 && !(code >= 3000 && code <= 4999)) {
-      throw new TypeError(`close(): code ${code} is invalid; use 1000 or 3000–4999`);
+    usable(this, "close()");
+    if (
+      code !== undefined &&
+      (!Number.isInteger(code) || code < 1000 || code > 4999 || RESERVED_CODES.has(code))
+    ) {
+      throw new TypeError(
+        `close(): code ${code} is invalid; use 1000–4999 except 1004, 1005, 1006 and 1015`,
+      );
     }
     if (reason !== undefined && new TextEncoder().encode(reason).length > 123) {
       throw new TypeError("close(): reason is longer than 123 bytes");

@@ -22,6 +22,7 @@ import type {
   WireRequest,
   WireResponse,
 } from "./types.ts";
+import { remoteEnd, upgradeResponse } from "../../websocket/websocket_pair.worker.ts";
 
 /** A Durable Object binding of this worker, as the object runner needs it. */
 export interface ObjectBinding {
@@ -142,6 +143,14 @@ function makeStub(binding: string, className: string, id: ObjectId, rpc: RpcCall
     const result = await rpc(binding, "fetch", [hex, name, request]) as ObjectResult;
     if (!result[0]) fail(result[1]);
     const res = result[1] as WireResponse;
+    if (res.webSocket) {
+      // the object accepted a WebSocket: answer this 101 to connect the client to it
+      return upgradeResponse(Response, null, {
+        status: 101,
+        headers: res.headers,
+        webSocket: remoteEnd(res.webSocket),
+      });
+    }
     const nullBody = [101, 204, 205, 304].includes(res.status);
     return new Response(nullBody ? null : res.body, {
       status: res.status,

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import type { WorkyWebSocket } from "../../websocket/types.ts";
 
 /** The identity of one object of one class. `toString()` is 64 lowercase hex characters. */
 export interface DurableObjectId {
@@ -119,6 +120,17 @@ export interface DurableObjectState {
   /** Holds every other event until `callback` settles (use it in the constructor). */
   blockConcurrencyWhile<T>(callback: () => Promise<T>): Promise<T>;
   waitUntil(promise: Promise<unknown>): void;
+  /**
+   * Accepts the server end of a `WebSocketPair` for this object: its messages,
+   * closes and errors call `webSocketMessage(ws, message)`, `webSocketClose(ws,
+   * code, reason, wasClean)` and `webSocketError(ws, error)` (through the input
+   * gate). `tags` (at most 10) select sockets in `getWebSockets(tag)`.
+   */
+  acceptWebSocket(ws: WorkyWebSocket, tags?: string[]): void;
+  /** The open sockets accepted by this object, all or those with `tag`. */
+  getWebSockets(tag?: string): WorkyWebSocket[];
+  /** The tags a socket was accepted with. */
+  getTags(ws: WorkyWebSocket): string[];
 }
 
 /** What `alarm()` receives. */
@@ -152,6 +164,8 @@ export interface WireResponse {
   statusText: string;
   headers: [string, string][];
   body: Uint8Array<ArrayBuffer> | null;
+  /** A 101 answer's WebSocket: the id of the client end the object's worker exported. */
+  webSocket?: string;
 }
 
 /** The payload of a {@link DO_EVENT} event. */

@@ -100,3 +100,33 @@ it(
   },
   60_000,
 );
+
+it(
+  "fires an alarm once, in the process holding its object, with two processes on one database",
+  async () => {
+    const config = await setup();
+    const a = await start(config, 30_000);
+    const b = await start(config, 30_000);
+    const store = async (base: string, method: string, ...args: unknown[]) => {
+      const q = encodeURIComponent(JSON.stringify(args));
+      const res = await fetch(`${base}/store/ring?m=${method}&args=${q}`);
+      const text = await res.text();
+      if (res.status !== 200) throw new Error(`${method}: ${res.status} ${text}`);
+      return JSON.parse(text);
+    };
+    // the object lives in a; both processes' timer services see its do-alarm timer
+    const due = Date.now() + 1_500;
+    expect(await store(a.url, "setAlarm", due)).toBe(due);
+    await until(async () => (await store(a.url, "get", "alarms"))?.length === 1, 20_000);
+    // the timer row is removed after alarm() returned: no second firing can be pending
+    await until(async () => (await store(a.url, "getAlarm")) === null, 20_000);
+    expect(await store(a.url, "get", "alarms")).toEqual([{ retryCount: 0, isRetry: false }]);
+    // b never took the object over
+    const refused = await fetch(
+      `${b.url}/store/ring?m=get&args=${encodeURIComponent('["alarms"]')}`,
+    );
+    expect(refused.status).toBe(500);
+    expect(await refused.text()).toMatch(/is live in another Worky process/);
+  },
+  60_000,
+);

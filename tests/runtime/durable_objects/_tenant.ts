@@ -93,11 +93,19 @@ export class Store extends DurableObject {
     return { written: ins.rowsWritten, all, one, raw, iter, blob: [...new Uint8Array(blob)], error, reserved, notOne };
   }
   getAlarm() { return this.ctx.storage.getAlarm(); }
+  async deleteAlarm() { await this.ctx.storage.deleteAlarm(); return await this.ctx.storage.getAlarm(); }
   async setAlarm(t) { await this.ctx.storage.setAlarm(t); return await this.ctx.storage.getAlarm(); }
   async alarm(info) {
     const log = (await this.ctx.storage.get("alarms")) ?? [];
     log.push(info);
     await this.ctx.storage.put("alarms", log);
+    const rearm = await this.ctx.storage.get("rearm");
+    if (rearm !== undefined) {
+      const before = await this.ctx.storage.getAlarm();
+      await this.ctx.storage.setAlarm(rearm);
+      await this.ctx.storage.put("seen", [before, await this.ctx.storage.getAlarm()]);
+      await this.ctx.storage.delete("rearm");
+    }
     const failures = (await this.ctx.storage.get("fail")) ?? 0;
     if (log.length <= failures) throw new Error("alarm failed on purpose");
   }
@@ -171,8 +179,10 @@ max_concurrency_per_worker = 8
 }
 
 /**
- * A real server on 127.0.0.1:0 serving {@link TENANT}; the alarm and eviction
- * ticks are off unless asked for (tests call `runDue()` / `evictIdle()`).
+ * A real server on 127.0.0.1:0 serving {@link TENANT}; the eviction tick is
+ * off unless asked for (tests call `evictIdle()`). Alarms are timers of the
+ * server's started timer service, on the given clock: tests move a
+ * ManualClock and call `server.durableObjects.alarms.runDue()`.
  */
 export async function startDoFixture(
   options: { clock?: Clock; durableObjects?: DurableObjectsOptions; dbUrl?: string } = {},
