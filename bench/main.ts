@@ -236,7 +236,7 @@ async function kvOps() {
 }
 
 async function features() {
-  for (const name of ["scheduler", "durable_objects", "isolation"]) {
+  for (const name of ["scheduler", "durable_objects", "websocket", "isolation"]) {
     if (!want(name)) continue;
     const path = `${ROOT}bench/${name}.ts`;
     try {

@@ -53,6 +53,29 @@ async function errors(text: string): Promise<string[]> {
 
 const TENANT_A = ["[tenants.a]", 'module = "mod.ts"', 'routes = ["a.localhost/*"]'];
 
+/** Every limit's default, as documented in README.md. */
+const DEFAULT_LIMITS = {
+  timeoutMs: 30_000,
+  maxWorkers: 2,
+  maxConcurrencyPerWorker: 64,
+  memoryMb: 128,
+  subrequests: 1000,
+  maxConcurrentRequests: 256,
+  queueMs: 1000,
+  maxBodyBytes: 104_857_600,
+  maxHeaderBytes: 32_768,
+  requestsPerSecond: 0,
+  requestsPerSecondPerIp: 0,
+};
+/** The defaults of the feature keys (cron, queues, Durable Objects, egress). */
+const DEFAULT_FEATURES = {
+  cron: [],
+  queues: {},
+  queueConsumers: [],
+  durableObjects: {},
+  egress: { allowPrivate: [] },
+};
+
 describe("loadConfig: valid files", () => {
   it("loads a full config", async () => {
     await write("examples/hello/mod.ts", "export default {};\n");
@@ -87,7 +110,7 @@ describe("loadConfig: valid files", () => {
       "max_workers = 4",
       "max_concurrency_per_worker = 1",
     ));
-    const defaults = { timeoutMs: 30_000, maxWorkers: 2, maxConcurrencyPerWorker: 64 };
+    const defaults = DEFAULT_LIMITS;
     const denied = {
       read: false,
       write: false,
@@ -129,7 +152,13 @@ describe("loadConfig: valid files", () => {
             env: ["TZ"],
             sys: true,
           },
-          limits: { timeoutMs: 10_000, maxWorkers: 4, maxConcurrencyPerWorker: 1 },
+          limits: {
+            ...DEFAULT_LIMITS,
+            timeoutMs: 10_000,
+            maxWorkers: 4,
+            maxConcurrencyPerWorker: 1,
+          },
+          ...DEFAULT_FEATURES,
         },
         {
           name: "zeta",
@@ -139,6 +168,7 @@ describe("loadConfig: valid files", () => {
           vars: {},
           permissions: denied,
           limits: defaults,
+          ...DEFAULT_FEATURES,
         },
       ],
     });
@@ -171,7 +201,8 @@ describe("loadConfig: valid files", () => {
         sys: false,
         import: false,
       },
-      limits: { timeoutMs: 30_000, maxWorkers: 2, maxConcurrencyPerWorker: 64 },
+      limits: DEFAULT_LIMITS,
+      ...DEFAULT_FEATURES,
     }]);
   });
 
@@ -225,9 +256,9 @@ describe("loadConfig: invalid files", () => {
       )),
     ).toEqual([
       "worky.toml:2: server.prot: unknown key (expected one of: hostname, port, data_dir, db_url)",
-      "worky.toml:6: tenants.a.modules: unknown key (expected one of: module, routes, kv, vars, permissions, limits)",
+      "worky.toml:6: tenants.a.modules: unknown key (expected one of: module, routes, kv, vars, permissions, limits, egress, cron, queues, queue_consumers, durable_objects)",
       "worky.toml:8: tenants.a.permissions.network: unknown key (expected one of: read, write, net, env, run, ffi, sys, import)",
-      "worky.toml:10: tenants.a.limits.timeout: unknown key (expected one of: timeout_ms, max_workers, max_concurrency_per_worker)",
+      "worky.toml:10: tenants.a.limits.timeout: unknown key (expected one of: timeout_ms, max_workers, max_concurrency_per_worker, memory_mb, subrequests, max_concurrent_requests, queue_ms, max_body_bytes, max_header_bytes, requests_per_second, requests_per_second_per_ip)",
     ]);
   });
 
@@ -505,11 +536,7 @@ describe("tenantSchema", () => {
   it("validates one tenant table on its own", () => {
     const result = tenantSchema.safeParse({ module: "m.ts", routes: ["a/*"], vars: { A: 1 } });
     expect(result.success).toBe(true);
-    expect(result.data?.limits).toEqual({
-      timeoutMs: 30_000,
-      maxWorkers: 2,
-      maxConcurrencyPerWorker: 64,
-    });
+    expect(result.data?.limits).toEqual(DEFAULT_LIMITS);
     expect(tenantSchema.safeParse({ module: "m.ts", routes: ["a/*"], nope: 1 }).success).toBe(
       false,
     );
