@@ -32,7 +32,12 @@ function notAvailable(what: string): () => never {
 
 /** Sets `obj[key]` for good: the tenant can neither overwrite nor delete it (exposing a prototype's). */
 function pin(obj: Any, key: string, value: unknown): void {
-  Object.defineProperty(obj, key, { value, writable: false, configurable: false, enumerable: true });
+  Object.defineProperty(obj, key, {
+    value,
+    writable: false,
+    configurable: false,
+    enumerable: true,
+  });
 }
 
 /** Removes process-wide and cross-tenant powers from this worker's globals and node modules. */

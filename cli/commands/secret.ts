@@ -52,7 +52,7 @@ export const secretCommand = new Command("secret")
       .argument("<tenant>", "tenant name")
       .argument("<name>", "name on env, e.g. STRIPE_KEY")
       .option(...configOption)
-      .addHelpText("after", "\nExample:\n  printf %s \"$KEY\" | worky secret put shop STRIPE_KEY")
+      .addHelpText("after", '\nExample:\n  printf %s "$KEY" | worky secret put shop STRIPE_KEY')
       .action(async (tenant, name, opts) => {
         const value = await readValue();
         await withStore(opts.config, tenant, (s) => s.put(tenant, name, value));
@@ -76,7 +76,9 @@ export const secretCommand = new Command("secret")
       .option(...configOption)
       .action(async (tenant, name, opts) => {
         const gone = await withStore(opts.config, tenant, (s) => s.delete(tenant, name));
-        if (!gone) throw new WorkyError("ERR_NOT_FOUND", `tenant "${tenant}" has no secret ${name}`);
+        if (!gone) {
+          throw new WorkyError("ERR_NOT_FOUND", `tenant "${tenant}" has no secret ${name}`);
+        }
         console.log(`secret ${name} deleted for ${tenant}`);
       }),
   );

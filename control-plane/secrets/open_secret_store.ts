@@ -14,5 +14,8 @@ export async function openSecretStore(db: Database, dataDir: string): Promise<Se
   try {
     fromEnv = Deno.env.get("WORKY_SECRET_KEY");
   } catch { /* no env permission: the key file */ }
-  return new SecretStore(db.db, await loadSecretKey({ dataDir, env: { WORKY_SECRET_KEY: fromEnv } }));
+  return new SecretStore(
+    db.db,
+    await loadSecretKey({ dataDir, env: { WORKY_SECRET_KEY: fromEnv } }),
+  );
 }

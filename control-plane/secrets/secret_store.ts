@@ -106,7 +106,11 @@ export class SecretStore implements SecretSource {
       }
       try {
         const plain = await crypto.subtle.decrypt(
-          { name: "AES-GCM", iv: row.iv as Uint8Array<ArrayBuffer>, additionalData: this.#aad(tenant, row.name) },
+          {
+            name: "AES-GCM",
+            iv: row.iv as Uint8Array<ArrayBuffer>,
+            additionalData: this.#aad(tenant, row.name),
+          },
           this.key.key,
           row.ciphertext as Uint8Array<ArrayBuffer>,
         );

@@ -30,7 +30,9 @@ export function fuzzConfig(seed: number, count: number): FuzzReport {
       parseConfig(text, { path: "/fuzz/worky.toml", dir: "/fuzz", env: {} });
     } catch (err) {
       if (!clearError(err, "ERR_CONFIG_INVALID")) {
-        findings.push(`parseConfig(${JSON.stringify(text).slice(0, 300)}): ${String(err).slice(0, 300)}`);
+        findings.push(
+          `parseConfig(${JSON.stringify(text).slice(0, 300)}): ${String(err).slice(0, 300)}`,
+        );
       }
     }
   }
@@ -68,7 +70,11 @@ async function isJsonError(res: Response): Promise<boolean> {
 }
 
 /** `count` garbage requests through the server's handler (no socket). */
-export async function fuzzHandler(server: WorkyServer, seed: number, count: number): Promise<FuzzReport> {
+export async function fuzzHandler(
+  server: WorkyServer,
+  seed: number,
+  count: number,
+): Promise<FuzzReport> {
   const r = rng(seed);
   const findings: string[] = [];
   let inputs = 0;
@@ -78,7 +84,9 @@ export async function fuzzHandler(server: WorkyServer, seed: number, count: numb
     inputs++;
     try {
       const res = await server.fetch(req);
-      if (!(await isJsonError(res))) findings.push(`${req.method} ${req.url.slice(0, 200)}: ${res.status} without a JSON error`);
+      if (!(await isJsonError(res))) {
+        findings.push(`${req.method} ${req.url.slice(0, 200)}: ${res.status} without a JSON error`);
+      }
     } catch (err) {
       findings.push(`${req.method} ${req.url.slice(0, 200)}: threw ${String(err).slice(0, 300)}`);
     }
@@ -107,7 +115,9 @@ export async function fuzzSocket(
       const head = n ? new TextDecoder().decode(buf.subarray(0, n)) : "";
       // an answer with a status, or the connection closed on a request too broken to answer
       if (head !== "" && !/^HTTP\/1\.[01] [1-5]\d\d/.test(head)) {
-        findings.push(`raw ${JSON.stringify(raw.slice(0, 200))}: answered ${JSON.stringify(head.slice(0, 80))}`);
+        findings.push(
+          `raw ${JSON.stringify(raw.slice(0, 200))}: answered ${JSON.stringify(head.slice(0, 80))}`,
+        );
       }
     } finally {
       try {

@@ -19,11 +19,56 @@ export function rng(seed: number): () => number {
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
 
 const TOKENS = [
-  "[", "]", "[[", "]]", "=", "\"", "'", '"""', "\n", "#", ".", ",", "{", "}", "true", "false",
-  "-1", "0", "1e999", "nan", "inf", "1979-05-27", "\\u0000", "\\", "tenants", "server", "limits",
-  "permissions", "routes", "module", "kv", "vars", "egress", "allow_private", "memory_mb", "*",
-  "/", "*/*", "a.localhost/*", "net", "read", "__proto__", "constructor", "prototype", "\u{1F600}",
-  "\u0000", "\r", "\t", " ", "x".repeat(300),
+  "[",
+  "]",
+  "[[",
+  "]]",
+  "=",
+  '"',
+  "'",
+  '"""',
+  "\n",
+  "#",
+  ".",
+  ",",
+  "{",
+  "}",
+  "true",
+  "false",
+  "-1",
+  "0",
+  "1e999",
+  "nan",
+  "inf",
+  "1979-05-27",
+  "\\u0000",
+  "\\",
+  "tenants",
+  "server",
+  "limits",
+  "permissions",
+  "routes",
+  "module",
+  "kv",
+  "vars",
+  "egress",
+  "allow_private",
+  "memory_mb",
+  "*",
+  "/",
+  "*/*",
+  "a.localhost/*",
+  "net",
+  "read",
+  "__proto__",
+  "constructor",
+  "prototype",
+  "\u{1F600}",
+  "\u0000",
+  "\r",
+  "\t",
+  " ",
+  "x".repeat(300),
 ];
 
 /** Seeds: valid configs the mutators start from. */
@@ -67,8 +112,29 @@ export function mutateConfig(r: () => number): string {
   return s;
 }
 
-const ROUTE_PARTS = ["*", ".", "/", "a", "localhost", ":", "8787", "?", "#", "%", "..", "//", " ",
-  "http://", "[::1]", "é", "\u0000", "*.", "-", "_", "A"];
+const ROUTE_PARTS = [
+  "*",
+  ".",
+  "/",
+  "a",
+  "localhost",
+  ":",
+  "8787",
+  "?",
+  "#",
+  "%",
+  "..",
+  "//",
+  " ",
+  "http://",
+  "[::1]",
+  "é",
+  "\u0000",
+  "*.",
+  "-",
+  "_",
+  "A",
+];
 
 /** A random route pattern. */
 export function randomRoute(r: () => number): string {
@@ -78,12 +144,57 @@ export function randomRoute(r: () => number): string {
   return s;
 }
 
-const METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE",
-  "GE T", "", "get", "X".repeat(100), "ÄÖ", "G\u0000T", "M-SEARCH", "PROPFIND"];
-const HEADER_NAMES = ["host", "content-length", "transfer-encoding", "x-a", "", " x", "x y", "é",
-  "cookie", "content-type", ":authority", "x\u0000", "expect", "connection", "upgrade"];
-const HEADER_VALUES = ["", "1", "-1", "99999999999999999999", "chunked", "gzip, chunked", "a\u0001b",
-  "x".repeat(9000), "\u00ff", "close", "100-continue", "websocket", " padded "];
+const METHODS = [
+  "GET",
+  "POST",
+  "PUT",
+  "DELETE",
+  "PATCH",
+  "HEAD",
+  "OPTIONS",
+  "CONNECT",
+  "TRACE",
+  "GE T",
+  "",
+  "get",
+  "X".repeat(100),
+  "ÄÖ",
+  "G\u0000T",
+  "M-SEARCH",
+  "PROPFIND",
+];
+const HEADER_NAMES = [
+  "host",
+  "content-length",
+  "transfer-encoding",
+  "x-a",
+  "",
+  " x",
+  "x y",
+  "é",
+  "cookie",
+  "content-type",
+  ":authority",
+  "x\u0000",
+  "expect",
+  "connection",
+  "upgrade",
+];
+const HEADER_VALUES = [
+  "",
+  "1",
+  "-1",
+  "99999999999999999999",
+  "chunked",
+  "gzip, chunked",
+  "a\u0001b",
+  "x".repeat(9000),
+  "\u00ff",
+  "close",
+  "100-continue",
+  "websocket",
+  " padded ",
+];
 
 /** A raw HTTP/1.1 request, often malformed. */
 export function randomRawRequest(r: () => number, host: string): string {
@@ -109,7 +220,9 @@ export function randomRawRequest(r: () => number, host: string): string {
 /** A `Request` for the in-process handler, with garbage method, headers and URL. */
 export function randomRequest(r: () => number, base: string): Request | undefined {
   try {
-    const url = `${base}/${randomRoute(r)}${r() < 0.2 ? "?" + "q".repeat(Math.floor(r() * 70000)) : ""}`;
+    const url = `${base}/${randomRoute(r)}${
+      r() < 0.2 ? "?" + "q".repeat(Math.floor(r() * 70000)) : ""
+    }`;
     const headers = new Headers();
     const n = Math.floor(r() * 5);
     for (let i = 0; i < n; i++) {

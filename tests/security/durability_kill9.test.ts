@@ -33,7 +33,17 @@ const TENANT = `export default { async fetch(req, env) {
 
 async function startWorky(): Promise<{ proc: Deno.ChildProcess; url: string }> {
   const proc = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-worker-options", `${REPO}cli/main.ts`, "serve", "--config", `${dir}/worky.toml`, "--port", "0"],
+    args: [
+      "run",
+      "-A",
+      "--unstable-worker-options",
+      `${REPO}cli/main.ts`,
+      "serve",
+      "--config",
+      `${dir}/worky.toml`,
+      "--port",
+      "0",
+    ],
     cwd: REPO,
     stdout: "piped",
     stderr: "null",

@@ -20,7 +20,10 @@ beforeAll(async () => {
   target = await startTarget();
   redirector = await startTarget((req) => {
     const to = new URL(req.url).searchParams.get("to")!;
-    return new Response(null, { status: Number(new URL(req.url).searchParams.get("s") ?? 302), headers: { location: to } });
+    return new Response(null, {
+      status: Number(new URL(req.url).searchParams.get("s") ?? 302),
+      headers: { location: to },
+    });
   });
   const fetchFromQuery = attackModule(`
     const q = new URL(request.url).searchParams;
@@ -30,7 +33,8 @@ beforeAll(async () => {
   f = await startTenants({
     evil: {
       module: fetchFromQuery,
-      toml: `[tenants.evil.permissions]\nnet = true\n[tenants.evil.egress]\nallow_private = ["127.0.0.1:${redirector.port}"]\n`,
+      toml:
+        `[tenants.evil.permissions]\nnet = true\n[tenants.evil.egress]\nallow_private = ["127.0.0.1:${redirector.port}"]\n`,
     },
     allowed: {
       module: fetchFromQuery,

@@ -45,7 +45,11 @@ for (const host of ["127.0.0.1", "2130706433", "[::ffff:127.0.0.1]", "127.1", "0
 }
 
 attempt("fetch 0.0.0.0 (reaches the local host)", async () => {
-  const { body } = await ask(f, "evil", `/?to=${encodeURIComponent(`http://0.0.0.0:${target.port}/`)}`);
+  const { body } = await ask(
+    f,
+    "evil",
+    `/?to=${encodeURIComponent(`http://0.0.0.0:${target.port}/`)}`,
+  );
   expect(body.ok).toBe(false);
   expect(body.code).toBe("ERR_PERMISSION_DENIED");
   expect(target.hits).toBe(0);

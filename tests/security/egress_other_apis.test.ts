@@ -3,7 +3,7 @@
  * Deno.connect, Deno.connectTls, WebSocket, node:net, node:http, and
  * Deno.createHttpClient with a proxy. None reaches the target server.
  */
-import { afterAll, beforeAll, expect } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Fixture } from "../_helpers/fixture.ts";
 import { ask, attackModule, startTenants } from "./_tenant.ts";
 import { startTarget, type Target } from "./_target.ts";
@@ -45,6 +45,10 @@ beforeAll(async () => {
       toml: `[tenants.${id}.permissions]\nnet = true\n`,
     };
   }
+  tenants["allowed-node"] = {
+    module: attackModule(ATTACKS.node_http.replaceAll("PORT", String(target.port))),
+    toml: `[tenants.allowed-node.permissions]\nnet = ["127.0.0.1:${target.port}"]\n`,
+  };
   f = await startTenants(tenants);
 });
 afterAll(async () => {
@@ -62,3 +66,10 @@ for (const name of Object.keys(ATTACKS)) {
     expect(target.hits).toBe(0);
   });
 }
+
+it("control: node:http reaches an address the config names (the guards don't break it)", async () => {
+  target.hits = 0;
+  const { body } = await ask(f, "allowed-node");
+  expect(body).toEqual({ ok: true, value: 200 });
+  expect(target.hits).toBe(1);
+});

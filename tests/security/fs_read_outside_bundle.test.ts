@@ -5,11 +5,15 @@ import { attempt } from "./_summary.ts";
 
 const secret = `${Deno.makeTempDirSync({ prefix: "worky-secret-" })}/secret.txt`;
 Deno.writeTextFileSync(secret, "host secret");
-const f = evilTenant(() => `
+const f = evilTenant(
+  () => `
   const path = new URL(request.url).searchParams.get("p");
   if (new URL(request.url).pathname === "/node") return (await import("node:fs")).readFileSync(path, "utf8");
   return await Deno.readTextFile(path);
-`, "", { beforeAll, afterAll });
+`,
+  "",
+  { beforeAll, afterAll },
+);
 
 it("control: the host can read the file", () => {
   expect(Deno.readTextFileSync(secret)).toBe("host secret");

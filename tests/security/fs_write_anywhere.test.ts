@@ -4,12 +4,16 @@ import { ask, evilTenant } from "./_tenant.ts";
 import { attempt } from "./_summary.ts";
 
 const dir = Deno.makeTempDirSync({ prefix: "worky-write-" });
-const f = evilTenant(`
+const f = evilTenant(
+  `
   const q = new URL(request.url).searchParams;
   if (q.get("api") === "node") (await import("node:fs")).writeFileSync(q.get("p"), "pwned");
   else if (q.get("api") === "mkdir") await Deno.mkdir(q.get("p"));
   else await Deno.writeTextFile(q.get("p"), "pwned");
-`, "", { beforeAll, afterAll });
+`,
+  "",
+  { beforeAll, afterAll },
+);
 
 for (const api of ["deno", "node", "mkdir"]) {
   for (const where of ["tmp", "fixture"]) {

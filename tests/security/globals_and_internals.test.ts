@@ -7,7 +7,8 @@ import { ask, evilTenant } from "./_tenant.ts";
 import { attempt } from "./_summary.ts";
 
 Deno.env.set("WORKY_GLOBAL_SECRET", "global-secret-value");
-const f = evilTenant(`
+const f = evilTenant(
+  `
   const how = new URL(request.url).searchParams.get("how");
   if (how === "internals") {
     return [typeof Deno[Symbol.for("Deno.internal")], typeof Deno.core, typeof globalThis.__bootstrap,
@@ -21,7 +22,10 @@ const f = evilTenant(`
     return seen.join("\\n");
   }
   if (how === "fetch") return fetch.toString().includes("[native code]") ? "native" : "guarded";
-`, "", { beforeAll, afterAll });
+`,
+  "",
+  { beforeAll, afterAll },
+);
 
 attempt("reach Deno internals", async () => {
   const { body } = await ask(f(), "evil", "/?how=internals");

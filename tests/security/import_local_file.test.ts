@@ -12,7 +12,8 @@ const target = `${dir}/secret.js`;
 Deno.writeTextFileSync(target, `export const secret = "host secret";`);
 const url = new URL(`file://${target}`).href;
 
-const f = evilTenant(`
+const f = evilTenant(
+  `
   const q = new URL(request.url).searchParams;
   const how = q.get("how");
   const spec = q.get("spec");
@@ -22,7 +23,10 @@ const f = evilTenant(`
   if (how === "data") return (await dyn("data:text/javascript," + encodeURIComponent(src))).secret;
   const blobUrl = URL.createObjectURL(new Blob([src], { type: "text/javascript" }));
   return (await dyn(blobUrl)).secret;
-`, "", { beforeAll, afterAll });
+`,
+  "",
+  { beforeAll, afterAll },
+);
 
 it("control: the host can import it", async () => {
   expect((await import(url)).secret).toBe("host secret");
@@ -34,7 +38,9 @@ for (const how of ["direct", "data", "blob"]) {
       const { body } = await ask(f(), "evil", `/?how=${how}&spec=${encodeURIComponent(spec)}`);
       expect(body.ok, JSON.stringify(body)).toBe(false);
       expect(body).not.toHaveProperty("value", "host secret");
-      expect(String(body.message)).toMatch(/Requires read access|invalid URL|not allowed|Relative import path|Module not found|import/i);
+      expect(String(body.message)).toMatch(
+        /Requires read access|invalid URL|not allowed|Relative import path|Module not found|import/i,
+      );
     });
   }
 }

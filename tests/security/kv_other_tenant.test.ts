@@ -11,7 +11,9 @@ let f: Fixture;
 beforeAll(async () => {
   f = await startTenants({
     victim: {
-      module: attackModule(`await env.STORE.put("card", "4111-secret"); return await env.STORE.get("card");`),
+      module: attackModule(
+        `await env.STORE.put("card", "4111-secret"); return await env.STORE.get("card");`,
+      ),
       toml: `kv = ["STORE"]\n`,
     },
     evil: {

@@ -8,7 +8,8 @@ import { ask, evilTenant } from "./_tenant.ts";
 import { attempt } from "./_summary.ts";
 
 const dir = Deno.makeTempDirSync({ prefix: "worky-chdir-" });
-const f = evilTenant(`
+const f = evilTenant(
+  `
   const how = new URL(request.url).searchParams.get("how");
   const p = (await import("node:process")).default;
   if (how === "chdir") { Deno.chdir(${JSON.stringify(dir)}); return Deno.cwd(); }
@@ -23,7 +24,10 @@ const f = evilTenant(`
     new wt.Worker("1", { eval: true });
     return "spawned";
   }
-`, `[tenants.evil.permissions]\nread = [${JSON.stringify(dir)}]\n`, { beforeAll, afterAll });
+`,
+  `[tenants.evil.permissions]\nread = [${JSON.stringify(dir)}]\n`,
+  { beforeAll, afterAll },
+);
 
 for (const how of ["chdir", "signal", "process.on", "kill", "restore-kill", "thread"]) {
   attempt(`process-wide power: ${how}`, async () => {

@@ -54,6 +54,8 @@ attempt("pollution survives into a fresh worker of the same tenant", async () =>
   await ask(f, "evil", "/pollute");
   const before = f.server.deployments.route("evil.localhost", "/")!.current.stats().recycled;
   await ask(f, "evil", "/crash"); // an unhandled rejection poisons the worker: replaced
-  await until(() => f.server.deployments.route("evil.localhost", "/")!.current.stats().recycled > before);
+  await until(() =>
+    f.server.deployments.route("evil.localhost", "/")!.current.stats().recycled > before
+  );
   expect((await ask(f, "evil", "/")).body).toEqual({ ok: true, value: CLEAN });
 });

@@ -4,7 +4,8 @@ import { ask, evilTenant } from "./_tenant.ts";
 import { attempt } from "./_summary.ts";
 
 const marker = `${Deno.makeTempDirSync({ prefix: "worky-run-" })}/ran`;
-const f = evilTenant(`
+const f = evilTenant(
+  `
   const how = new URL(request.url).searchParams.get("how");
   const cmd = "touch ${marker}";
   if (how === "deno") return (await new Deno.Command("sh", { args: ["-c", cmd] }).output()).code;
@@ -12,7 +13,10 @@ const f = evilTenant(`
   const cp = await import("node:child_process");
   if (how === "spawn") return await new Promise((res, rej) => cp.spawn("sh", ["-c", cmd]).on("exit", res).on("error", rej));
   return cp.execSync(cmd).toString();
-`, "", { beforeAll, afterAll });
+`,
+  "",
+  { beforeAll, afterAll },
+);
 
 for (const how of ["deno", "execpath", "spawn", "execSync"]) {
   attempt(`run a subprocess (${how})`, async () => {

@@ -32,7 +32,8 @@ beforeAll(async () => {
   );
   blockerPort = await listening.promise;
   f = await startFixture({
-    "echo.ts": `export default { async fetch(req) { return new Response(String((await req.text()).length)); } };`,
+    "echo.ts":
+      `export default { async fetch(req) { return new Response(String((await req.text()).length)); } };`,
     "slow.ts": `export default { async fetch() {
       return new Response(await (await fetch("http://127.0.0.1:${blockerPort}/")).text());
     } };`,

@@ -72,7 +72,9 @@ it("list gives names only, delete removes, bad names and a wrong key are clear e
     db.db,
     await loadSecretKey({ dataDir: dir, env: { WORKY_SECRET_KEY: btoa("k".repeat(32)) } }),
   );
-  await expect(other.forTenant("shop")).rejects.toThrow(/encrypted with key .* but the loaded key is/);
+  await expect(other.forTenant("shop")).rejects.toThrow(
+    /encrypted with key .* but the loaded key is/,
+  );
   await expect(loadSecretKey({ dataDir: dir, env: { WORKY_SECRET_KEY: "short" } })).rejects
     .toThrow(/WORKY_SECRET_KEY must be the base64 of 32 random bytes/);
   db.close();
