@@ -8,9 +8,6 @@ import type { DeploymentSpec } from "../runtime/deployment.ts";
 import type { BindingSpec } from "../runtime/bindings/types.ts";
 import { toWorkerPermissions } from "../runtime/permissions.ts";
 
-/** Idle time before extra workers stop. */
-const IDLE_MS = 60_000;
-
 /** The storage namespace of a tenant's KV binding; tenants never share one. */
 export function kvNamespace(tenant: string, binding: string): string {
   return `${tenant}/${binding}`;
@@ -61,8 +58,8 @@ export function deploymentSpec(
       timeoutMs: tenant.limits.timeoutMs,
       maxWorkers: tenant.limits.maxWorkers,
       maxConcurrencyPerWorker: tenant.limits.maxConcurrencyPerWorker,
-      minWorkers: 1,
-      idleMs: IDLE_MS,
+      minWorkers: Math.min(tenant.limits.minWorkers, tenant.limits.maxWorkers),
+      idleMs: tenant.limits.idleTimeoutMs,
     },
     egress: { net: tenant.permissions.net, allowPrivate: tenant.egress?.allowPrivate ?? [] },
     workerLimits: {

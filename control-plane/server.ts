@@ -170,7 +170,9 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
   const addr = await listening.promise;
   // no tenant may dial this port on any local address, whatever its egress config
   const unprotectPort = protectControlPlanePort(addr.port);
-  const url = `http://${addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname}:${addr.port}`;
+  const url = `http://${
+    addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname
+  }:${addr.port}`;
   logger.log({ level: "info", msg: `worky listening on ${url}`, tenants: config.tenants.length });
 
   const watcher = options.watch ? new SourceWatcher(deployments, logger) : undefined;

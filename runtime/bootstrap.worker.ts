@@ -9,6 +9,7 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import {
+  H_BATCH,
   H_EVENT,
   H_FETCH,
   H_INIT,
@@ -19,6 +20,8 @@ import {
   type InitMessage,
   type InlineBody,
   type LogLevel,
+  W_BATCH,
+  W_BOOTED,
   W_ERROR,
   W_EVENT_RESULT,
   W_FATAL,
@@ -50,8 +53,40 @@ import { type HeapSampler, startHeapSampler } from "./memory/heap_sampler.worker
 // deno-lint-ignore no-explicit-any
 type Any = any;
 
-const post = (msg: WorkerMessage, transfer?: Transferable[]) =>
-  transfer ? self.postMessage(msg, transfer) : self.postMessage(msg);
+// ---------------------------------------------------------------- messages to the host
+
+/**
+ * Replies finished in the same turn (responses, settlements, logs) travel as
+ * one W_BATCH message: under load a turn completes several events, and one
+ * message costs the host far less than several. Everything else (RPC, control
+ * messages) goes at once, after whatever is queued, so order is kept and a
+ * call that blocks right after posting (sync `sql.exec`) is not left waiting.
+ */
+let outbox: WorkerMessage[] = [];
+let outboxTransfer: Transferable[] = [];
+let flushQueued = false;
+function flush() {
+  flushQueued = false;
+  if (outbox.length === 0) return;
+  const batch = outbox, transfer = outboxTransfer;
+  outbox = [];
+  outboxTransfer = [];
+  self.postMessage(batch.length === 1 ? batch[0] : [W_BATCH, batch], transfer);
+}
+/** Sends now (after anything queued). */
+const post = (msg: WorkerMessage, transfer?: Transferable[]) => {
+  if (outbox.length) flush();
+  self.postMessage(msg, transfer ?? []);
+};
+/** Queues a reply; the queue goes out when this turn's microtasks are done. */
+const reply = (msg: WorkerMessage, transfer?: Transferable[]) => {
+  outbox.push(msg);
+  if (transfer) outboxTransfer.push(...transfer);
+  if (!flushQueued) {
+    flushQueued = true;
+    queueMicrotask(flush);
+  }
+};
 installWebSockets(post); // the global WebSocketPair
 
 // ---------------------------------------------------------------- errors
@@ -244,7 +279,7 @@ function makeContext(id: number, requestId: string) {
     finished = true;
     if (!reported) {
       reported = true;
-      post([W_SETTLED, id]);
+      reply([W_SETTLED, id]);
     }
     egress.endEvent(requestId);
     heap?.sample();
@@ -337,17 +372,17 @@ async function onFetch(
     }
     const inline = inlineBodies.get(res);
     if (inline !== undefined && !res.bodyUsed) {
-      post([W_RESPONSE, id, res.status, res.statusText, outHeaders, inline, null, respond()]);
+      reply([W_RESPONSE, id, res.status, res.statusText, outHeaders, inline, null, respond()]);
     } else if (res.body) {
       const settled = respond();
-      post([W_RESPONSE, id, res.status, res.statusText, outHeaders, null, res.body, settled], [
+      reply([W_RESPONSE, id, res.status, res.statusText, outHeaders, null, res.body, settled], [
         res.body,
       ]);
     } else {
-      post([W_RESPONSE, id, res.status, res.statusText, outHeaders, null, null, respond()]);
+      reply([W_RESPONSE, id, res.status, res.statusText, outHeaders, null, null, respond()]);
     }
   } catch (err) {
-    post([W_ERROR, id, toWire(err)]);
+    reply([W_ERROR, id, toWire(err)]);
   } finally {
     done();
   }
@@ -366,9 +401,9 @@ async function onEvent(id: number, kind: string, payload: unknown, requestId: st
       });
     }
     const value = await requestContext.run(requestId, () => handler(payload, env, ctx));
-    post([W_EVENT_RESULT, id, true, value]);
+    reply([W_EVENT_RESULT, id, true, value]);
   } catch (err) {
-    post([W_EVENT_RESULT, id, false, toWire(err)]);
+    reply([W_EVENT_RESULT, id, false, toWire(err)]);
   } finally {
     done();
   }
@@ -385,9 +420,11 @@ self.addEventListener("error", (e) => {
   post([W_FATAL, toWire(e.error ?? e.message)]);
 });
 
-self.onmessage = (e: MessageEvent<HostMessage>) => {
-  const m = e.data;
+function dispatch(m: HostMessage) {
   switch (m[0]) {
+    case H_BATCH:
+      for (const one of m[1]) dispatch(one);
+      break;
     case H_FETCH:
       onFetch(m[1], m[2], m[3], m[4], m[5], m[6]);
       break;
@@ -404,4 +441,7 @@ self.onmessage = (e: MessageEvent<HostMessage>) => {
       initialized = init(m[1]);
       break;
   }
-};
+}
+
+self.onmessage = (e: MessageEvent<HostMessage>) => dispatch(e.data);
+post([W_BOOTED]);

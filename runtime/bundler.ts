@@ -88,12 +88,16 @@ export async function bundleModule(entry: string, options: BundleOptions = {}): 
     throw new WorkyError(
       "ERR_BUNDLE_INVALID",
       `cannot bundle ${entry}: ${where}${first?.text ?? String(err)}` +
-        (failure.errors && failure.errors.length > 1 ? ` (+${failure.errors.length - 1} more)` : ""),
+        (failure.errors && failure.errors.length > 1
+          ? ` (+${failure.errors.length - 1} more)`
+          : ""),
     );
   }
   const out = result.outputFiles.find((f) => f.path.endsWith(".js"));
   const mapFile = result.outputFiles.find((f) => f.path.endsWith(".js.map"));
-  if (!out || !mapFile) throw new WorkyError("ERR_INTERNAL", `esbuild produced no JavaScript for ${entry}`);
+  if (!out || !mapFile) {
+    throw new WorkyError("ERR_INTERNAL", `esbuild produced no JavaScript for ${entry}`);
+  }
   let code = out.text;
   let map = mapFile.text;
   if (!external) {

@@ -18,6 +18,8 @@ export const H_INIT = 0;
 export const H_FETCH = 1;
 export const H_RPC_RESULT = 2;
 export const H_EVENT = 3;
+/** Several host messages in one (sent while the worker has events in flight). */
+export const H_BATCH = 4;
 
 /** Worker → host tags. */
 export const W_READY = 10;
@@ -29,6 +31,10 @@ export const W_LOG = 15;
 export const W_SETTLED = 16;
 export const W_FATAL = 17;
 export const W_EVENT_RESULT = 18;
+/** Several worker messages in one (replies finished in the same turn). */
+export const W_BATCH = 19;
+/** The bootstrap finished loading: the worker is a ready spare. */
+export const W_BOOTED = 20;
 /** The worker's heap is over its soft limit (`limits.memory_mb`): retire it. */
 export const W_MEMORY = 40;
 
@@ -83,6 +89,7 @@ export type HostMessage =
   ]
   | [typeof H_RPC_RESULT, id: number, ok: boolean, value: unknown]
   | [typeof H_EVENT, id: number, kind: string, payload: unknown, requestId: string]
+  | [typeof H_BATCH, HostMessage[]]
   | WsHostMessage;
 
 /** A relayed WebSocket's frame or event, host → worker. */
@@ -133,6 +140,8 @@ export type WorkerMessage =
   /** Uncaught error or unhandled rejection: the worker is poisoned. */
   | [typeof W_FATAL, WireError]
   | [typeof W_EVENT_RESULT, id: number, ok: boolean, value: unknown]
+  | [typeof W_BATCH, WorkerMessage[]]
+  | [typeof W_BOOTED]
   /** Heap over the soft limit: `used` and `limit` in bytes. */
   | [typeof W_MEMORY, used: number, limit: number]
   /** Fetch event `id` answered 101 with a WebSocket: the host upgrades the client's request. */

@@ -5,7 +5,7 @@
  * Permissions are fixed when a worker is created, hence the key.
  */
 import { permissionsKey } from "./permissions.ts";
-import type { WorkerPermissions } from "./protocol.ts";
+import { W_BOOTED, type WorkerPermissions } from "./protocol.ts";
 
 const BOOTSTRAP = new URL("./bootstrap.worker.ts", import.meta.url);
 /** Permission sets that keep spares while no deployment uses them. */
@@ -48,7 +48,7 @@ export class WorkerFactory {
     const key = permissionsKey(permissions);
     let list = this.#spares.get(key);
     if (!list) this.#spares.set(key, list = []);
-    while (list.length < this.#target) list.push(spawn("spare", permissions));
+    while (list.length < this.#target) list.push(spawnSpare(permissions));
   }
 
   /**
@@ -69,6 +69,13 @@ export class WorkerFactory {
     }
   }
 
+  /** Resolves when every spare of this permission set has booted (benchmarks, tests). */
+  async sparesReady(permissions: WorkerPermissions): Promise<void> {
+    await Promise.all(
+      (this.#spares.get(permissionsKey(permissions)) ?? []).map((w) => booted.get(w)),
+    );
+  }
+
   /** Number of idle spares (for stats). */
   get spareCount(): number {
     let n = 0;
@@ -81,6 +88,22 @@ export class WorkerFactory {
     for (const list of this.#spares.values()) for (const w of list) w.terminate();
     this.#spares.clear();
   }
+}
+
+/** Resolves when a spare's bootstrap has loaded (it posts W_BOOTED). */
+const booted = new WeakMap<Worker, Promise<void>>();
+
+function spawnSpare(permissions: WorkerPermissions): Worker {
+  const w = spawn("spare", permissions);
+  booted.set(
+    w,
+    new Promise((resolve) => {
+      w.onmessage = (e: MessageEvent) => {
+        if (e.data?.[0] === W_BOOTED) resolve();
+      };
+    }),
+  );
+  return w;
 }
 
 function spawn(name: string, permissions: WorkerPermissions): Worker {

@@ -41,12 +41,7 @@ export class WorkerPool {
   constructor(options: WorkerPoolOptions) {
     this.#o = options;
     this.#o.factory.acquire(options.permissions);
-    if (options.limits.minWorkers > 0 || options.limits.maxWorkers > 1) {
-      this.#idleTimer = setInterval(
-        () => this.#shrink(),
-        Math.max(1000, options.limits.idleMs / 2),
-      );
-    }
+    this.#idleTimer = setInterval(() => this.#shrink(), Math.max(1000, options.limits.idleMs / 2));
   }
 
   /** Starts `minWorkers` and waits until the first is ready (surfaces load errors). */

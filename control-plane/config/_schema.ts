@@ -193,6 +193,8 @@ export const limitsSchema = z.strictObject({
   timeout_ms: intIn(1, 600_000).default(30_000),
   max_workers: intIn(1, 64).default(2),
   max_concurrency_per_worker: intIn(1, 10_000).default(64),
+  min_workers: intIn(0, 64).default(0),
+  idle_timeout_ms: intIn(1_000, 86_400_000).default(60_000),
   ...isolationLimitKeys,
 }).transform(camelKeys);
 

@@ -31,6 +31,10 @@ export interface LimitsConfig extends IsolationLimits {
   maxWorkers: number;
   /** Concurrent events one worker takes before the pool starts another. */
   maxConcurrencyPerWorker: number;
+  /** Workers kept warm while idle; 0 (default) scales an idle tenant to zero. */
+  minWorkers: number;
+  /** Idle time after which a worker above `minWorkers` stops, ms. */
+  idleTimeoutMs: number;
 }
 
 import type { RegistryConfig } from "../registry/registry_config.ts";
