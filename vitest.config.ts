@@ -7,6 +7,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // prints "escape attempts: N, successes: M" after runs that include tests/security/
-    reporters: ["default", "./tests/security/_reporter.ts"],
+    // and ends with a plain "N passed, N failed" line
+    reporters: ["default", "./tests/security/_reporter.ts", "./tests/_helpers/summary_reporter.ts"],
   },
 });
