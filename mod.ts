@@ -38,6 +38,7 @@ export { DurableObject, WorkerEntrypoint } from "./runtime/tenant_api.worker.ts"
 export type {
   AlarmInvocationInfo,
   DurableObjectId,
+  DurableObjectKeyValue,
   DurableObjectListOptions,
   DurableObjectNamespace,
   DurableObjectState,
@@ -102,7 +103,7 @@ export type CreateServerOptions = Omit<ServerOptions, "config"> & {
  *     hello: { module: "./examples/hello/mod.ts", routes: ["*\/*"], vars: { GREETING: "Hi" } },
  *   },
  * });
- * console.log(await (await fetch(server.url)).text()); // "Hi, world!"
+ * console.log(await (await fetch(server.url)).text()); // "Hi, world!\n"
  * await server.close();
  * ```
  */

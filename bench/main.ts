@@ -44,6 +44,23 @@ function report(row: Row) {
 }
 const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits });
 
+/** One row: `value` next to the `baseline` measured in the same run, and value / baseline. */
+function compare(
+  figure: string,
+  value: number,
+  baseline: number,
+  options: { show?: (n: number) => string; goal?: string } = {},
+) {
+  const show = options.show ?? ((n: number) => fmt(n));
+  report({
+    figure,
+    value: show(value),
+    baseline: show(baseline),
+    ratio: (value / baseline).toFixed(2),
+    goal: options.goal,
+  });
+}
+
 /** `worky serve` in a child process, as an operator would run it. */
 const startWorky = (config: string) =>
   startProcess([
@@ -85,13 +102,7 @@ async function throughput() {
   await wrk(`http://127.0.0.1:${port}/`, 1);
   const workyRps = await wrk(`http://127.0.0.1:${port}/`, SECONDS);
   await worky.stop();
-  report({
-    figure: "hello req/s (wrk -t1 -c32)",
-    value: fmt(workyRps),
-    baseline: fmt(bareRps),
-    ratio: (workyRps / bareRps).toFixed(2),
-    goal: "≥ 0.35 (long run 0.5)",
-  });
+  compare("hello req/s (wrk -t1 -c32)", workyRps, bareRps, { goal: "≥ 0.35 (long run 0.5)" });
 }
 
 async function coldStart() {
@@ -134,19 +145,13 @@ async function coldStart() {
     await d.drain(0);
   }
   runtime.close();
-  const p50 = percentile(times, 50), p99 = percentile(times, 99);
-  report({
-    figure: "cold start, first response p50 (ms)",
-    value: p50.toFixed(1),
-    baseline: percentile(raw, 50).toFixed(1),
-    ratio: (p50 / percentile(raw, 50)).toFixed(2),
+  const ms = (n: number) => n.toFixed(1);
+  compare("cold start, first response p50 (ms)", percentile(times, 50), percentile(raw, 50), {
+    show: ms,
     goal: "p50 ≤ 15 ms",
   });
-  report({
-    figure: "cold start, first response p99 (ms)",
-    value: p99.toFixed(1),
-    baseline: percentile(raw, 99).toFixed(1),
-    ratio: (p99 / percentile(raw, 99)).toFixed(2),
+  compare("cold start, first response p99 (ms)", percentile(times, 99), percentile(raw, 99), {
+    show: ms,
   });
 }
 
@@ -183,17 +188,9 @@ async function idleRss() {
   const mb = (b: number) => (b / 1024 / 1024).toFixed(1);
   const warm = (many.warm - one.warm) / TENANTS;
   const idle = (many.idle - one.idle) / TENANTS;
-  report({
-    figure: "RSS per warm tenant, 1 worker (MB)",
-    value: mb(warm),
-    baseline: mb(bareRss),
-    ratio: (warm / bareRss).toFixed(2),
-  });
-  report({
-    figure: "RSS per idle tenant, scaled to zero (MB)",
-    value: mb(idle),
-    baseline: mb(bareRss),
-    ratio: (idle / bareRss).toFixed(2),
+  compare("RSS per warm tenant, 1 worker (MB)", warm, bareRss, { show: mb });
+  compare("RSS per idle tenant, scaled to zero (MB)", idle, bareRss, {
+    show: mb,
     goal: "≤ 10 MB (baseline: a whole bare Deno process with one worker)",
   });
 }
@@ -236,18 +233,8 @@ async function kvOps() {
   await d.drain(0);
   runtime.close();
   db.close();
-  report({
-    figure: "KV put ops/s from a tenant (sequential)",
-    value: fmt(putOps),
-    baseline: fmt(directPut),
-    ratio: (putOps / directPut).toFixed(2),
-  });
-  report({
-    figure: "KV get ops/s from a tenant (sequential)",
-    value: fmt(getOps),
-    baseline: fmt(directGet),
-    ratio: (getOps / directGet).toFixed(2),
-  });
+  compare("KV put ops/s from a tenant (sequential)", putOps, directPut);
+  compare("KV get ops/s from a tenant (sequential)", getOps, directGet);
 }
 
 async function features() {

@@ -56,16 +56,6 @@ export function parseRefArg(value: string): string {
   return value;
 }
 
-/** `scope/name@1.2.3` with an exact version. */
-export function parseExactRef(value: string): string {
-  const ref = parseRefArg(value);
-  const at = ref.indexOf("@");
-  if (at === -1) {
-    throw new InvalidArgumentError(`"${value}" needs an exact version (scope/name@1.2.3)`);
-  }
-  return ref;
-}
-
 /** The token from `--token` or `WORKY_TOKEN`; throws when neither is set. */
 export function requireTokenArg(token: string | undefined, what: string): string {
   const value = token ?? Deno.env.get("WORKY_TOKEN");

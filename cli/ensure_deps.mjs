@@ -22,9 +22,14 @@ const installed = mtime("node_modules/.package-lock.json");
 const newest = Math.max(mtime("package.json") ?? 0, mtime("package-lock.json") ?? 0);
 if (installed === null || newest > installed) {
   console.error("worky: installing npm dependencies (npm install)…");
-  const r = spawnSync("npm", ["install", "--no-audit", "--no-fund"], { cwd: root, stdio: "inherit" });
+  const r = spawnSync("npm", ["install", "--no-audit", "--no-fund"], {
+    cwd: root,
+    stdio: "inherit",
+  });
   if (r.status !== 0) {
-    console.error(`worky: 'npm install' failed (exit ${r.status ?? r.signal}); see its output above`);
+    console.error(
+      `worky: 'npm install' failed (exit ${r.status ?? r.signal}); see its output above`,
+    );
     process.exit(r.status ?? 1);
   }
 }

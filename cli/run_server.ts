@@ -5,6 +5,8 @@
 import { loadConfig } from "../control-plane/config/load_config.ts";
 import { startServer } from "../control-plane/server.ts";
 import { isRegistrySpec } from "../control-plane/registry/registry_config.ts";
+import { stopWhenSupervisorGone, SUPERVISED_ENV } from "./supervisor.ts";
+import { memoryWatchdog } from "../runtime/memory/memory_watchdog.ts";
 
 export interface RunServerOptions {
   config: string;
@@ -12,6 +14,9 @@ export interface RunServerOptions {
   hostname?: string;
   watch: boolean;
 }
+
+/** Exit code of a supervised server that restarts because of a runaway worker thread. */
+export const RUNAWAY_EXIT_CODE = 75;
 
 export async function runServer(opts: RunServerOptions): Promise<void> {
   const config = await loadConfig(opts.config);
@@ -35,6 +40,12 @@ export async function runServer(opts: RunServerOptions): Promise<void> {
   };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
+  // under `cli/supervisor.ts`: stop when the supervisor is gone (even kill -9), never orphaned
+  if (Deno.env.get(SUPERVISED_ENV)) {
+    stopWhenSupervisorGone(stop);
+    // a worker thread Deno can't stop is allocating toward V8's abort: restart now instead
+    memoryWatchdog().onRunaway = () => Deno.exit(RUNAWAY_EXIT_CODE);
+  }
   console.error(
     `worky: serving ${config.tenants.length} tenant(s) on ${server.url}` +
       (opts.watch ? " (watching sources)" : ""),

@@ -112,16 +112,20 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
   });
   const deployments = new DeploymentManager(runtime, { loadModule: registry.deployer.loadModule });
   registry.deployer.attach(deployments);
-  try {
-    await deployments.deployAll(config.tenants);
-    await scheduler.start(config.tenants, (name) => deployments.get(name)?.current);
-  } catch (err) {
+  /** Stops what started, in order; a failed start and `close()` both end here. */
+  const closeAll = async () => {
     await scheduler.close();
     await deployments.close();
     await durableObjects.close();
     runtime.close();
     db.close();
     await stopBundler();
+  };
+  try {
+    await deployments.deployAll(config.tenants);
+    await scheduler.start(config.tenants, (name) => deployments.get(name)?.current);
+  } catch (err) {
+    await closeAll();
     throw err;
   }
 
@@ -194,12 +198,7 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
         watcher?.stop();
         await server.shutdown();
         unprotectPort();
-        await scheduler.close();
-        await deployments.close();
-        await durableObjects.close();
-        runtime.close();
-        db.close();
-        await stopBundler();
+        await closeAll();
       })();
       return closing;
     },

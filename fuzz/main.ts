@@ -4,21 +4,19 @@
  * over real sockets). Prints counts and findings; exits 1 on any finding.
  * `FUZZ_SEED` picks the seed (default: time), `FUZZ_SCALE` multiplies counts.
  */
-import { startFixture } from "../tests/_helpers/fixture.ts";
-import { fuzzConfig, fuzzHandler, fuzzRoutes, fuzzSocket } from "../tests/fuzz/fuzz_run.ts";
+import {
+  fuzzConfig,
+  fuzzHandler,
+  fuzzRoutes,
+  fuzzSocket,
+  startFuzzTarget,
+} from "../tests/fuzz/fuzz_run.ts";
 
 const seed = Number(Deno.env.get("FUZZ_SEED") ?? Date.now() % 1_000_000);
 const scale = Number(Deno.env.get("FUZZ_SCALE") ?? 1);
 console.log(`fuzz seed ${seed}`);
 
-const f = await startFixture({
-  "kv.ts": `export default { async fetch(req, env) {
-    if (new URL(req.url).pathname === "/seed") await env.STORE.put("k", "kept");
-    return new Response((await env.STORE.get("k")) ?? "lost");
-  } };`,
-  "worky.toml": `[tenants.kv]\nmodule = "kv.ts"\nroutes = ["*/*"]\nkv = ["STORE"]\n`,
-});
-await (await f.fetch("/seed")).text();
+const f = await startFuzzTarget();
 
 const runs = [
   ["worky.toml", () => fuzzConfig(seed, 50_000 * scale)],

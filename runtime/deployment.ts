@@ -77,6 +77,7 @@ export class Deployment {
       limits: spec.limits,
       factory: rt.factory,
       logger: rt.logger,
+      watchdog: rt.watchdog,
     });
     try {
       await pool.warm();
@@ -97,12 +98,20 @@ export class Deployment {
 
   /** Runs the tenant's fetch handler. Rejects with a WorkyError (timeout, crash, exception). */
   fetch(request: Request, requestId: string): Promise<Response> {
-    return this.pool.pick().fetch(request, requestId);
+    try {
+      return this.pool.pick().fetch(request, requestId);
+    } catch (err) { // pick() refuses (crash-loop cooldown, shutting down): reject, never throw
+      return Promise.reject(err);
+    }
   }
 
   /** Runs a non-fetch event handler (`scheduled`, `queue`, …). */
   event(kind: string, payload: unknown, requestId: string): Promise<unknown> {
-    return this.pool.pick().event(kind, payload, requestId);
+    try {
+      return this.pool.pick().event(kind, payload, requestId);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   drain(graceMs?: number): Promise<void> {

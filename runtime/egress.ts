@@ -34,11 +34,11 @@ export interface EgressConfig {
 export type Resolver = (host: string) => Promise<string[]>;
 
 /** The system resolver (getaddrinfo: /etc/hosts, then DNS), as fetch and Deno.connect use. */
-export const systemResolver: Resolver = async (host) =>
+const systemResolver: Resolver = async (host) =>
   (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
 
 /** Addresses of this machine's interfaces; a tenant may not dial them (the control plane). */
-export function localAddresses(): string[] {
+function localAddresses(): string[] {
   try {
     return Deno.networkInterfaces().map((i) => i.address);
   } catch {

@@ -28,6 +28,8 @@ export const ERROR_CODES = {
   ERR_TENANT_OVERLOADED: { status: 503, user: false },
   ERR_TENANT_MEMORY: { status: 503, user: false },
   ERR_TENANT_CRASHED: { status: 502, user: false },
+  /** Its workers died repeatedly: refused during a cooldown (`runtime/crash_backoff.ts`). */
+  ERR_TENANT_CRASH_LOOP: { status: 503, user: false },
   // the system's fault
   ERR_INTERNAL: { status: 500, user: false },
   ERR_STORAGE: { status: 500, user: false },
@@ -55,6 +57,8 @@ export interface ErrorPayload {
  */
 export class WorkyError extends Error {
   override name = "WorkyError";
+  /** When set, the HTTP edge answers with `retry-after` (seconds, rounded up). */
+  retryAfterMs?: number;
   constructor(
     readonly code: ErrorCode,
     message: string,

@@ -28,7 +28,7 @@ export type IpBytes = Uint8Array;
  * dotted with 1–4 parts, each decimal, octal (`0` prefix) or hex (`0x`).
  * Returns undefined for anything else.
  */
-export function parseIpv4(text: string): IpBytes | undefined {
+function parseIpv4(text: string): IpBytes | undefined {
   if (text === "" || text.length > 64) return undefined;
   const parts = text.endsWith(".") ? text.slice(0, -1).split(".") : text.split(".");
   if (parts.length > 4) return undefined;
@@ -52,7 +52,7 @@ export function parseIpv4(text: string): IpBytes | undefined {
 }
 
 /** Parses an IPv6 address (optionally in brackets, optionally with a `%zone`). */
-export function parseIpv6(text: string): IpBytes | undefined {
+function parseIpv6(text: string): IpBytes | undefined {
   let s = text;
   if (s.startsWith("[") && s.endsWith("]")) s = s.slice(1, -1);
   const zone = s.indexOf("%");
@@ -93,11 +93,6 @@ export function parseIpv6(text: string): IpBytes | undefined {
 /** Parses an IPv4 (any form) or IPv6 literal; undefined for a host name. */
 export function parseIp(text: string): IpBytes | undefined {
   return parseIpv4(text) ?? parseIpv6(text);
-}
-
-/** True when `host` is an IP literal rather than a name. */
-export function isIpLiteral(host: string): boolean {
-  return parseIp(host) !== undefined;
 }
 
 /** Canonical text of an address (`127.0.0.1`, `::1`-style lowercase hex groups). */

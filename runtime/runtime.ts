@@ -10,6 +10,7 @@ import { JsonLogger } from "./logger.ts";
 import type { BindingServices } from "./bindings/types.ts";
 import { WorkerFactory } from "./worker_factory.ts";
 import { Deployment, type DeploymentSpec } from "./deployment.ts";
+import { type MemoryWatchdog, memoryWatchdog } from "./memory/memory_watchdog.ts";
 
 export interface RuntimeOptions {
   logger?: Logger;
@@ -25,6 +26,8 @@ export interface RuntimeContext {
   logger: Logger;
   clock: Clock;
   services: BindingServices;
+  /** The process's memory watchdog (synchronous allocation loops); see memory/memory_watchdog.ts. */
+  watchdog?: MemoryWatchdog;
 }
 
 export class Runtime implements RuntimeContext {
@@ -32,12 +35,16 @@ export class Runtime implements RuntimeContext {
   readonly logger: Logger;
   readonly clock: Clock;
   readonly services: BindingServices;
+  readonly watchdog: MemoryWatchdog;
 
   constructor(options: RuntimeOptions = {}) {
     this.factory = new WorkerFactory({ spares: options.spares });
     this.logger = options.logger ?? new JsonLogger();
     this.clock = options.clock ?? systemClock;
     this.services = options.services ?? {};
+    this.watchdog = memoryWatchdog();
+    this.watchdog.logger ??= this.logger;
+    this.watchdog.acquire();
   }
 
   deploy(spec: DeploymentSpec): Promise<Deployment> {
@@ -45,6 +52,7 @@ export class Runtime implements RuntimeContext {
   }
 
   close(): void {
+    this.watchdog.release();
     this.factory.close();
   }
 }

@@ -97,6 +97,8 @@ export class WorkerHandle {
   #readyReject!: (e: WorkyError) => void;
   /** When the worker last finished an event (for idle retirement). */
   lastActive = performance.now();
+  /** Messages received from the worker: the memory watchdog's liveness signal. */
+  messages = 0;
   /** WebSockets this worker holds, relayed to real client sockets (`websocket/relay.ts`). */
   readonly sockets: WorkerSockets = new WorkerSockets((msg, transfer) => this.#post(msg, transfer));
 
@@ -108,7 +110,7 @@ export class WorkerHandle {
     });
     this.ready.catch(() => {}); // observed by whoever awaits it
     const w = options.worker;
-    w.onmessage = (e: MessageEvent<WorkerMessage>) => this.#onMessage(e.data);
+    w.onmessage = (e: MessageEvent<WorkerMessage>) => (this.messages++, this.#onMessage(e.data));
     w.onerror = (e) => {
       e.preventDefault();
       this.kill(`worker error: ${e.message}`, "ERR_TENANT_CRASHED");

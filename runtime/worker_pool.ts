@@ -9,6 +9,9 @@ import type { BindingHost } from "./bindings/types.ts";
 import type { WorkerFactory } from "./worker_factory.ts";
 import { WorkerHandle } from "./worker_handle.ts";
 import { WorkyError } from "./errors.ts";
+import { CrashBackoff } from "./crash_backoff.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import type { MemoryWatchdog } from "./memory/memory_watchdog.ts";
 
 export interface PoolLimits {
   timeoutMs: number;
@@ -28,6 +31,10 @@ export interface WorkerPoolOptions {
   limits: PoolLimits;
   factory: WorkerFactory;
   logger: Logger;
+  /** Time for the crash-loop backoff (`crash_backoff.ts`); default the wall clock. */
+  clock?: Clock;
+  /** Host-side memory watchdog every worker is registered with (`memory/memory_watchdog.ts`). */
+  watchdog?: MemoryWatchdog;
 }
 
 export class WorkerPool {
@@ -37,9 +44,16 @@ export class WorkerPool {
   #idleTimer: ReturnType<typeof setInterval> | undefined;
   /** Workers that died (crash, timeout, poison) since the pool started. */
   recycled = 0;
+  /** Fails events fast while this tenant's workers keep dying (`crash_backoff.ts`). */
+  readonly backoff: CrashBackoff;
+  readonly #spawnedAt = new WeakMap<WorkerHandle, number>();
 
   constructor(options: WorkerPoolOptions) {
     this.#o = options;
+    this.backoff = new CrashBackoff({
+      tenant: options.tenant,
+      clock: options.clock ?? systemClock,
+    });
     this.#o.factory.acquire(options.permissions);
     this.#idleTimer = setInterval(() => this.#shrink(), Math.max(1000, options.limits.idleMs / 2));
   }
@@ -56,6 +70,7 @@ export class WorkerPool {
     if (this.#closed) {
       throw new WorkyError("ERR_UNAVAILABLE", `tenant "${this.#o.tenant}" is shutting down`);
     }
+    if (this.backoff.troubled) this.#checkBackoff();
     const ws = this.#workers;
     let best: WorkerHandle | undefined;
     for (let i = 0; i < ws.length; i++) {
@@ -70,6 +85,18 @@ export class WorkerPool {
       best = this.#spawn();
     }
     return best;
+  }
+
+  /** Throws during a crash-loop cooldown; a worker that completed an event resets the backoff. */
+  #checkBackoff() {
+    const refusal = this.backoff.refusal();
+    if (refusal) throw refusal;
+    for (const w of this.#workers) {
+      if (w.accepting && w.lastActive > (this.#spawnedAt.get(w) ?? Infinity)) {
+        this.backoff.succeeded();
+        return;
+      }
+    }
   }
 
   get size(): number {
@@ -107,6 +134,8 @@ export class WorkerPool {
       onDead: (h, reason) => this.#onDead(h, reason),
     });
     this.#workers.push(handle);
+    this.#spawnedAt.set(handle, handle.lastActive);
+    o.watchdog?.watch(handle, o.init.limits?.memoryMb ?? 0);
     return handle;
   }
 
@@ -116,12 +145,16 @@ export class WorkerPool {
     this.#workers.splice(i, 1);
     if (this.#closed) return;
     this.recycled++;
+    if (reason !== "idle") this.backoff.died();
     this.#o.logger.log({
       level: "warn",
       msg: `worker replaced: ${reason}`,
       tenant: this.#o.tenant,
     });
-    if (this.#workers.length < this.#o.limits.minWorkers) this.#spawn();
+    // no respawn during a crash-loop cooldown: the next event after it spawns one
+    if (this.#workers.length < this.#o.limits.minWorkers && !this.backoff.remainingMs()) {
+      this.#spawn();
+    }
   }
 
   #shrink() {

@@ -48,7 +48,7 @@ export const REPO_ROOT: string = resolve(dirname(fileURLToPath(import.meta.url))
  * Files `deno compile` can't find from the entry's static imports: the worker bootstrap
  * (`new Worker(url)`) and the SQL migrations (read from disk by `openDatabase`).
  */
-export const EXTRA_INCLUDES: readonly string[] = [
+const EXTRA_INCLUDES: readonly string[] = [
   "runtime/bootstrap.worker.ts",
   "control-plane/storage/migrations",
 ];
@@ -141,7 +141,7 @@ export async function stageCompile(
 }
 
 /** The `deno compile` arguments for a stage. */
-export function compileArgs(stage: CompileStage, output: string): string[] {
+function compileArgs(stage: CompileStage, output: string): string[] {
   return [
     "compile",
     "-A",
@@ -155,7 +155,7 @@ export function compileArgs(stage: CompileStage, output: string): string[] {
 }
 
 /** Checks `DENORT_BIN` before running deno compile; returns an error message or undefined. */
-export async function checkDenort(
+async function checkDenort(
   env: { get(k: string): string | undefined } = Deno.env,
 ): Promise<string | undefined> {
   const bin = env.get("DENORT_BIN");
@@ -167,7 +167,7 @@ export async function checkDenort(
 }
 
 /** Turns deno compile's failure output into one line; denort problems say so plainly. */
-export function explainCompileFailure(stderr: string): string {
+function explainCompileFailure(stderr: string): string {
   // deno colors its output: drop the ANSI escapes
   const plain = stderr.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g"), "");
   if (/denort|dl\.deno\.land|Setting up base binary/i.test(plain)) {

@@ -42,63 +42,62 @@ function describe(r: DeploymentRecord, remote: boolean): string {
       : "; recorded in the database: a running server switches at its next start (use --remote to switch it now)");
 }
 
+/** A command that works on the config's database, or on a running control plane (`--remote`). */
+function targetCommand(name: string, description: string, example: string) {
+  return new Command(name)
+    .description(description)
+    .addHelpText("after", `\nExample:\n  ${example}`)
+    .option("-c, --config <file>", "the config (local mode: its database)", "worky.toml")
+    .option("--remote <url>", "a running control plane's admin API instead", parseUrl)
+    .option("--token <token>", "API token with scope deploy (or WORKY_TOKEN), for --remote");
+}
+
 /** `worky deploy`. */
-export const deployCommand = new Command("deploy")
-  .description("switch a tenant to a registry artifact version, atomically")
+export const deployCommand = targetCommand(
+  "deploy",
+  "switch a tenant to a registry artifact version, atomically",
+  "worky deploy shop acme/shop@1.2.0 --remote http://127.0.0.1:8787 --token $WORKY_TOKEN",
+)
   .argument("<tenant>", "tenant name from worky.toml", parseTenant)
   .argument("<ref>", "scope/name@version (or a range / dist-tag)", parseRefArg)
-  .addHelpText(
-    "after",
-    "\nExample:\n  worky deploy shop acme/shop@1.2.0 --remote http://127.0.0.1:8787 --token $WORKY_TOKEN",
-  )
-  .option("-c, --config <file>", "the config (local mode: its database)", "worky.toml")
-  .option("--remote <url>", "a running control plane's admin API instead", parseUrl)
-  .option("--token <token>", "API token with scope deploy (or WORKY_TOKEN), for --remote")
   .action(async (tenant, ref, opts) => {
-    const o: Target = opts;
     const record = await step(
       `deploying ${ref} to ${tenant}`,
       () =>
         withTarget(
-          o,
+          opts,
           (r) => deployRemote(r, tenant, ref),
           (p) => p.deployer.deploy(tenant, ref, "local"),
         ),
     );
-    note(describe(record, !!o.remote));
+    note(describe(record, !!opts.remote));
     console.log(record.ref);
   });
 
 /** `worky rollback`. */
-export const rollbackCommand = new Command("rollback")
-  .description("return a tenant to the version before its current one")
+export const rollbackCommand = targetCommand(
+  "rollback",
+  "return a tenant to the version before its current one",
+  "worky rollback shop --remote http://127.0.0.1:8787 --token $WORKY_TOKEN",
+)
   .argument("<tenant>", "tenant name from worky.toml", parseTenant)
-  .addHelpText(
-    "after",
-    "\nExample:\n  worky rollback shop --remote http://127.0.0.1:8787 --token $WORKY_TOKEN",
-  )
-  .option("-c, --config <file>", "the config (local mode: its database)", "worky.toml")
-  .option("--remote <url>", "a running control plane's admin API instead", parseUrl)
-  .option("--token <token>", "API token with scope deploy (or WORKY_TOKEN), for --remote")
   .action(async (tenant, opts) => {
-    const o: Target = opts;
     const record = await withTarget(
-      o,
+      opts,
       (r) => rollbackRemote(r, tenant),
       (p) => p.deployer.rollback(tenant, "local"),
     );
-    note(describe(record, !!o.remote));
+    note(describe(record, !!opts.remote));
     console.log(record.ref);
   });
 
 /** `worky deployments`. */
-export const deploymentsCommand = new Command("deployments")
-  .description("list a tenant's deploys and rollbacks, newest first")
+export const deploymentsCommand = targetCommand(
+  "deployments",
+  "list a tenant's deploys and rollbacks, newest first",
+  "worky deployments shop --config worky.toml",
+)
   .argument("<tenant>", "tenant name from worky.toml", parseTenant)
-  .addHelpText("after", "\nExample:\n  worky deployments shop --config worky.toml")
-  .option("-c, --config <file>", "the config (local mode: its database)", "worky.toml")
-  .option("--remote <url>", "a running control plane's admin API instead", parseUrl)
-  .option("--token <token>", "API token with scope deploy (or WORKY_TOKEN), for --remote")
   .action(async (tenant, opts) => {
     const rows = await withTarget(
       opts,

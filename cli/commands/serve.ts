@@ -5,6 +5,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { runServer } from "../run_server.ts";
 import { parsePort } from "../parse.ts";
+import { supervise } from "../supervisor.ts";
 
 function serverCommand(name: string, description: string, watch: boolean, example: string) {
   return new Command(name)
@@ -12,9 +13,17 @@ function serverCommand(name: string, description: string, watch: boolean, exampl
     .option("-c, --config <file>", "the config file", "worky.toml")
     .option("-p, --port <port>", "listen on this port (0 = any free port)", parsePort)
     .option("--hostname <host>", "listen on this address")
+    .option("--no-supervise", "run the server in this process (no restart when it dies)")
     .addHelpText("after", `\nExample:\n  ${example}`)
     .action(async (opts) => {
-      await runServer({ config: opts.config, port: opts.port, hostname: opts.hostname, watch });
+      if (!opts.supervise) {
+        await runServer({ config: opts.config, port: opts.port, hostname: opts.hostname, watch });
+        return;
+      }
+      // cli/supervisor.ts: the server runs in a child process, restarted when it dies
+      const command = watch ? "dev" : "serve";
+      const { config, port, hostname } = opts;
+      Deno.exit(await supervise({ command, config, port, hostname }));
     });
 }
 

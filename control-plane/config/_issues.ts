@@ -6,7 +6,7 @@
  */
 
 import type { z } from "zod";
-import { describeValue } from "./_schema.ts";
+import { describeValue } from "./_values.ts";
 import type { KeyPath } from "./_toml_lines.ts";
 
 /** One problem in a config file, before it gets its `file:line:` prefix. */

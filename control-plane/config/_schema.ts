@@ -15,6 +15,7 @@ import { findConflicts } from "../routing/route_table.ts";
 import { parseRoute } from "../routing/route.ts";
 import type { PermissionGrant } from "./types.ts";
 import { formatKeyPath } from "./_toml_lines.ts";
+import { describeValue, intIn } from "./_values.ts";
 import { egressSchema, isolationLimitKeys } from "../limits/limits_config.ts";
 import { registrySchema } from "../registry/registry_config.ts";
 import { cronSchema } from "../scheduler/cron_config.ts";
@@ -48,34 +49,11 @@ export function camelKeys<T extends object>(table: T): CamelKeys<T> {
   return out as CamelKeys<T>;
 }
 
-/** A short description of a TOML value for messages: `"text"`, `12`, `a table`. */
-export function describeValue(value: unknown): string {
-  if (typeof value === "string") {
-    return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
-  }
-  if (typeof value === "number" || typeof value === "boolean") return String(value);
-  if (value === undefined) return "nothing";
-  if (value === null) return "null";
-  if (value instanceof Date) return "a date";
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "object") return "a table";
-  return typeof value;
-}
-
 /** True for a TOML table (a plain or null-prototype object). */
 export function isTable(value: unknown): value is Record<string, unknown> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value);
   return proto === null || proto === Object.prototype;
-}
-
-/** An integer in `[lo, hi]` with one clear message for every way to miss. */
-function intIn(lo: number, hi: number) {
-  const error = (iss: { input?: unknown }) =>
-    iss.input === undefined
-      ? undefined
-      : `must be an integer from ${lo} to ${hi}, got ${describeValue(iss.input)}`;
-  return z.number({ error }).int({ error }).min(lo, { error }).max(hi, { error });
 }
 
 /** A binding name (`CART`, `API_KEY`). */

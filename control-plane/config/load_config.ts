@@ -49,13 +49,8 @@ import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { parse, TomlError } from "smol-toml";
 import { WorkyError } from "../../runtime/errors.ts";
 import { configErrorMap, type ConfigIssue, toConfigIssues } from "./_issues.ts";
-import {
-  type ConfigFile,
-  configFileSchema,
-  describeValue,
-  isTable,
-  type TenantFile,
-} from "./_schema.ts";
+import { type ConfigFile, configFileSchema, isTable, type TenantFile } from "./_schema.ts";
+import { describeValue } from "./_values.ts";
 import { formatKeyPath, indexTomlLines } from "./_toml_lines.ts";
 import type { PermissionsConfig, ServerConfig, TenantConfig, WorkyConfig } from "./types.ts";
 import { checkRegistrySpec, isRegistrySpec } from "../registry/registry_config.ts";

@@ -32,7 +32,7 @@ export const DO_ALARM_TIMER = "do-alarm";
 /** Retries after the first failed attempt. */
 export const MAX_ALARM_RETRIES = 6;
 /** First retry delay; doubles on every retry. */
-export const ALARM_RETRY_BASE_MS = 2_000;
+const ALARM_RETRY_BASE_MS = 2_000;
 /** How much later an alarm is tried again when its object is not ours to run now. */
 export const ALARM_DEFER_MS = 1_000;
 

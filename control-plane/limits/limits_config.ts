@@ -20,27 +20,18 @@
  * @module
  */
 import { z } from "zod";
-
-function int(lo: number, hi: number) {
-  const error = (iss: { input?: unknown }) =>
-    iss.input === undefined
-      ? undefined
-      : `must be an integer from ${lo} to ${hi}, got ${
-        typeof iss.input === "string" ? JSON.stringify(iss.input) : String(iss.input)
-      }`;
-  return z.number({ error }).int({ error }).min(lo, { error }).max(hi, { error });
-}
+import { intIn } from "../config/_values.ts";
 
 /** Extra keys of `[tenants.<name>.limits]` (snake_case; camelCased by `limitsSchema`). */
 export const isolationLimitKeys = {
-  memory_mb: int(0, 65_536).default(128),
-  subrequests: int(0, 1_000_000).default(1000),
-  max_concurrent_requests: int(1, 100_000).default(256),
-  queue_ms: int(0, 60_000).default(1000),
-  max_body_bytes: int(0, 2 ** 40).default(100 * 1024 * 1024),
-  max_header_bytes: int(256, 1024 * 1024).default(32 * 1024),
-  requests_per_second: int(0, 1_000_000).default(0),
-  requests_per_second_per_ip: int(0, 1_000_000).default(0),
+  memory_mb: intIn(0, 65_536).default(128),
+  subrequests: intIn(0, 1_000_000).default(1000),
+  max_concurrent_requests: intIn(1, 100_000).default(256),
+  queue_ms: intIn(0, 60_000).default(1000),
+  max_body_bytes: intIn(0, 2 ** 40).default(100 * 1024 * 1024),
+  max_header_bytes: intIn(256, 1024 * 1024).default(32 * 1024),
+  requests_per_second: intIn(0, 1_000_000).default(0),
+  requests_per_second_per_ip: intIn(0, 1_000_000).default(0),
 };
 
 /** The isolation fields of `LimitsConfig`. */
@@ -82,7 +73,7 @@ export interface EgressTenantConfig {
 }
 
 /** The defaults of {@linkcode isolationLimitKeys}, for configs built without the schema. */
-export const DEFAULT_ISOLATION_LIMITS: IsolationLimits = {
+const DEFAULT_ISOLATION_LIMITS: IsolationLimits = {
   memoryMb: 128,
   subrequests: 1000,
   maxConcurrentRequests: 256,

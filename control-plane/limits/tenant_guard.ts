@@ -36,7 +36,7 @@ export type TenantGuard = (
 ) => Promise<Response> | Response;
 
 /** Bytes of the request line and headers as they were on the wire (HTTP/1.1 framing). */
-export function headerBytes(request: Request): number {
+function headerBytes(request: Request): number {
   let n = request.method.length + request.url.length + 12;
   for (const [k, v] of request.headers) n += k.length + v.length + 4;
   return n;

@@ -20,6 +20,7 @@
  * @module
  */
 import { z } from "zod";
+import { intIn } from "../config/_values.ts";
 
 /** Queue names: letters, digits, `-` and `_`, 1..63 characters. */
 export const QUEUE_NAME: RegExp = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
@@ -36,16 +37,6 @@ export interface QueueConsumerConfig {
   retryDelaySeconds: number;
   retryBackoff: RetryBackoff;
   deadLetterQueue: string | null;
-}
-
-function int(lo: number, hi: number, fallback: number) {
-  const error = (iss: { input?: unknown }) =>
-    iss.input === undefined
-      ? undefined
-      : `must be an integer from ${lo} to ${hi}, got ${
-        typeof iss.input === "string" ? JSON.stringify(iss.input) : String(iss.input)
-      }`;
-  return z.number({ error }).int({ error }).min(lo, { error }).max(hi, { error }).default(fallback);
 }
 
 /** A queue name. */
@@ -66,10 +57,10 @@ export const queueName = z.string().regex(QUEUE_NAME, {
 export const queueConsumersSchema = z.array(
   z.strictObject({
     queue: queueName,
-    max_batch_size: int(1, 100, 10),
-    max_batch_timeout_ms: int(0, 60_000, 1_000),
-    max_retries: int(0, 100, 3),
-    retry_delay_seconds: int(0, 43_200, 0),
+    max_batch_size: intIn(1, 100).default(10),
+    max_batch_timeout_ms: intIn(0, 60_000).default(1_000),
+    max_retries: intIn(0, 100).default(3),
+    retry_delay_seconds: intIn(0, 43_200).default(0),
     retry_backoff: z.enum(["constant", "exponential"], {
       error: (iss) => `must be "constant" or "exponential", got ${JSON.stringify(iss.input)}`,
     }).default("constant"),

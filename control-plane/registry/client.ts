@@ -7,7 +7,6 @@
 import { WorkyError } from "../../runtime/errors.ts";
 import { type Artifact, verifyArtifact } from "../../runtime/artifact/artifact.ts";
 import { formatManifest, parseManifest } from "../../runtime/artifact/manifest.ts";
-import type { PackageSummary } from "./registry.ts";
 import { parseRef } from "./registry.ts";
 import type { DeploymentRecord } from "./deployer.ts";
 
@@ -74,16 +73,8 @@ export async function publishRemote(
   return await res.json();
 }
 
-/** Lists packages (or one package's versions and tags). */
-export async function listRemote(remote: Remote, name?: string): Promise<PackageSummary[]> {
-  if (name) {
-    return [await (await call(remote, "GET", `/registry/packages/${parseRef(name).name}`)).json()];
-  }
-  return (await (await call(remote, "GET", "/registry/packages")).json()).packages;
-}
-
 /** Resolves `name@range` to a version on the registry. */
-export async function resolveRemote(remote: Remote, refText: string): Promise<string> {
+async function resolveRemote(remote: Remote, refText: string): Promise<string> {
   const ref = parseRef(refText);
   const res = await call(
     remote,

@@ -189,13 +189,13 @@ export function normalizeHost(host: string): string {
 }
 
 /** True when `route`'s path part matches `path` (a URL pathname). */
-export function pathMatches(route: Route, path: string): boolean {
+function pathMatches(route: Route, path: string): boolean {
   if (route.pathKind === "exact") return path === route.path;
   return path.startsWith(route.path) || path === route.barePath;
 }
 
 /** True when `route`'s host part matches `hostname` (already {@linkcode normalizeHost}d). */
-export function hostMatches(route: Route, hostname: string): boolean {
+function hostMatches(route: Route, hostname: string): boolean {
   switch (route.hostKind) {
     case "any":
       return true;

@@ -42,7 +42,7 @@ export interface CronTriggerConfig {
  * @example
  * ```ts
  * import { cronOf } from "./cron_config.ts";
- * const cron = cronOf({ schedule: "0 9 * * *", timezone: "Europe/Berlin", catchUp: "skip" });
+ * const cron = cronOf({ schedule: "0 9 * * *", timezone: "Europe/Berlin" });
  * console.log(cron.nextRun(new Date("2026-03-29T00:00:00Z"))?.toISOString());
  * // "2026-03-29T07:00:00.000Z" (CEST, UTC+2)
  * ```
@@ -56,7 +56,7 @@ export function cronOf(trigger: Pick<CronTriggerConfig, "schedule" | "timezone">
 }
 
 /** Why `schedule` (in `timezone`) is not usable, or null when it is. */
-export function cronProblem(schedule: string, timezone: string): string | null {
+function cronProblem(schedule: string, timezone: string): string | null {
   try {
     new Intl.DateTimeFormat("en-US", { timeZone: timezone });
   } catch {

@@ -420,7 +420,7 @@ export class TimerService {
 }
 
 /** The `id` of the timer `(kind, key)`. */
-export function timerId(kind: string, key: string): string {
+function timerId(kind: string, key: string): string {
   if (kind.includes(":")) {
     throw new Error(`timer kind ${JSON.stringify(kind)} must not contain ":"`);
   }

@@ -66,6 +66,3 @@ export const kvEntries = sqliteTable(
     ),
   ],
 );
-
-/** A row of {@link kvEntries}. */
-export type KvEntryRow = typeof kvEntries.$inferSelect;

@@ -65,9 +65,5 @@ export const tenantDeployments = sqliteTable("tenant_deployments", {
   actor: text("actor"),
 }, (t) => [index("tenant_deployments_tenant_idx").on(t.tenant, t.id)]);
 
-/** A row of {@link registryVersions}. */
-export type RegistryVersionRow = typeof registryVersions.$inferSelect;
-/** A row of {@link apiTokens}. */
-export type ApiTokenRow = typeof apiTokens.$inferSelect;
 /** A row of {@link tenantDeployments}. */
 export type TenantDeploymentRow = typeof tenantDeployments.$inferSelect;

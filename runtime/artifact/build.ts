@@ -126,7 +126,7 @@ async function readProject(root: string): Promise<z.output<typeof projectSchema>
 }
 
 /** The build time: `SOURCE_DATE_EPOCH` (seconds since the epoch) when set, else now. */
-export function defaultBuildTime(): Date {
+function defaultBuildTime(): Date {
   let epoch: string | undefined;
   try {
     epoch = Deno.env.get("SOURCE_DATE_EPOCH");

@@ -41,9 +41,6 @@ export const requestedPermissionsSchema = z.strictObject({
   import: grant.optional(),
 });
 
-/** Permissions a module asks for; a key not written is not asked for. */
-export type RequestedPermissions = z.output<typeof requestedPermissionsSchema>;
-
 /** Checks `scope/name`; returns an error message or undefined. */
 export function checkPackageName(name: string): string | undefined {
   return PACKAGE_NAME.test(name)

@@ -86,7 +86,7 @@ export async function importKeyFile(text: string, label: string): Promise<Signin
 }
 
 /** Imports `ed25519:<base64>` for verifying; throws a clear error for anything else. */
-export async function parsePublicKey(text: string): Promise<CryptoKey> {
+async function parsePublicKey(text: string): Promise<CryptoKey> {
   let raw: Uint8Array<ArrayBuffer> | undefined;
   if (text.startsWith(PREFIX)) {
     try {

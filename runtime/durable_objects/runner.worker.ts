@@ -223,8 +223,3 @@ async function deliverSocketEvent(
     }
   });
 }
-
-/** Objects live in this worker (for tests and stats). */
-export function liveObjects(): number {
-  return instances.size;
-}

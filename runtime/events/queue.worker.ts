@@ -10,7 +10,7 @@
  * @module
  */
 import { deserialize } from "node:v8";
-import type { EventAdapter, WorkerContext } from "../events.worker.ts";
+import type { EventAdapter } from "../events.worker.ts";
 
 /** A stored message as the host sends it. */
 export interface QueueWireMessage {
@@ -72,17 +72,10 @@ export interface MessageBatch<Body = unknown> {
   retryAll(options?: QueueRetryOptions): void;
 }
 
-/** `queue(batch, env, ctx)` of a tenant module. */
-export type QueueHandler = (
-  batch: MessageBatch,
-  env: Record<string, unknown>,
-  ctx: WorkerContext,
-) => unknown;
-
 const decoder = new TextDecoder();
 
 /** Decodes a stored body by its content type. */
-export function decodeBody(body: Uint8Array, contentType: string): unknown {
+function decodeBody(body: Uint8Array, contentType: string): unknown {
   switch (contentType) {
     case "text":
       return decoder.decode(body);

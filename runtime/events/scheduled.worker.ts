@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { EventAdapter, WorkerContext } from "../events.worker.ts";
+import type { EventAdapter } from "../events.worker.ts";
 
 /** What the host sends for a cron run. */
 export interface ScheduledPayload {
@@ -41,13 +41,6 @@ export interface ScheduledController {
   /** Asks the platform not to retry this run if it fails. */
   noRetry(): void;
 }
-
-/** `scheduled(controller, env, ctx)` of a tenant module. */
-export type ScheduledHandler = (
-  controller: ScheduledController,
-  env: Record<string, unknown>,
-  ctx: WorkerContext,
-) => unknown;
 
 /**
  * Builds the `scheduled` event handler from a tenant module, or undefined when

@@ -232,8 +232,3 @@ export function acceptUpgrade(
   owner.attach(id, upgraded.socket);
   return upgraded.response;
 }
-
-/** Relayed sockets in this process (for tests and stats). */
-export function relayedSockets(): number {
-  return owners.size;
-}

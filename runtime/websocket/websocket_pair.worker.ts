@@ -107,7 +107,7 @@ function report(what: string, err: unknown) {
  * @example
  * ```ts
  * import { WebSocketPair } from "./websocket_pair.worker.ts";
- * const [client, server] = Object.values(new WebSocketPair());
+ * const { 0: client, 1: server } = new WebSocketPair();
  * server.accept();
  * client.accept();
  * client.addEventListener("message", (e) => console.log(e.data)); // "hi"
@@ -241,7 +241,7 @@ function usable(ws: WebSocketEnd, what: string): State {
  * @example
  * ```ts
  * import { WebSocketPair } from "./websocket_pair.worker.ts";
- * const [client, server] = Object.values(new WebSocketPair());
+ * const { 0: client, 1: server } = new WebSocketPair();
  * server.accept();
  * const res = new Response(null, { status: 101, webSocket: client } as ResponseInit);
  * ```
@@ -365,11 +365,6 @@ export function remoteEnd(id: string): WebSocketEnd {
   return ws;
 }
 
-/** The id of a remote end (for passing it on through another Durable Object answer). */
-export function remoteIdOf(ws: unknown): string | null {
-  return ws instanceof WebSocketEnd ? stateOf(ws).remoteId : null;
-}
-
 /** Lets a frame or event of the real socket in (host → worker). */
 export function onHostFrame(m: WsHostMessage): void {
   const end = exported.get(m[1]);
@@ -461,9 +456,4 @@ export function installWebSockets(postToHost: Post): void {
     writable: true,
     configurable: true,
   });
-}
-
-/** Sockets exported by this worker and still open (for tests and stats). */
-export function exportedSockets(): number {
-  return exported.size;
 }

@@ -3,9 +3,8 @@
  * real Worky server on an ephemeral port in front of it.
  */
 import { loadConfig } from "../../control-plane/config/load_config.ts";
-import { startServer, type WorkyServer } from "../../control-plane/server.ts";
+import { type ServerOptions, startServer, type WorkyServer } from "../../control-plane/server.ts";
 import { MemoryLogger } from "../../runtime/logger.ts";
-import type { Clock } from "../../runtime/clock.ts";
 
 export interface Fixture {
   dir: string;
@@ -30,25 +29,34 @@ export async function writeTree(files: Record<string, string>): Promise<string> 
   return dir;
 }
 
+/** Options of {@link startFixture}: where the files go, the config's env, and server tuning. */
+export interface FixtureOptions extends Omit<ServerOptions, "config" | "logger"> {
+  /** Write the files into this existing folder instead of a new temp dir. */
+  dir?: string;
+  /** The environment the config is loaded with (e.g. `WORKY_DB_URL`); default none. */
+  env?: Record<string, string>;
+}
+
+/** Writes `files` (with a `worky.toml`) and serves them on 127.0.0.1:0 with a MemoryLogger. */
 export async function startFixture(
   files: Record<string, string>,
-  options: { clock?: Clock; watch?: boolean; dir?: string } = {},
+  options: FixtureOptions = {},
 ): Promise<Fixture> {
-  const dir = options.dir ?? await writeTree(files);
-  if (options.dir) {
+  const { dir: into, env = {}, ...serverOptions } = options;
+  const dir = into ?? await writeTree(files);
+  if (into) {
     for (const [rel, content] of Object.entries(files)) {
       await Deno.writeTextFile(`${dir}/${rel}`, content);
     }
   }
-  const config = await loadConfig(`${dir}/worky.toml`, { env: {} });
+  const config = await loadConfig(`${dir}/worky.toml`, { env });
   const logger = new MemoryLogger();
   const server = await startServer({
-    config,
     port: 0,
     hostname: "127.0.0.1",
+    ...serverOptions,
+    config,
     logger,
-    clock: options.clock,
-    watch: options.watch,
   });
   return {
     dir,

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { writeTree } from "../_helpers/fixture.ts";
-import { runCli } from "./_run_cli.ts";
+import { runCli } from "../_helpers/run_cli.ts";
 
 let dir: string;
 beforeAll(async () => {

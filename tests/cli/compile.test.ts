@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { dirname, join, relative } from "node:path";
 import { rawRequest, until, writeTree } from "../_helpers/fixture.ts";
-import { runCli } from "./_run_cli.ts";
+import { runCli } from "../_helpers/run_cli.ts";
 import { loadConfig } from "../../control-plane/config/load_config.ts";
 import { type CompileStage, REPO_ROOT, stageCompile } from "../../cli/commands/compile.ts";
 

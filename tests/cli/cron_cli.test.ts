@@ -3,24 +3,14 @@
  * database of a real running server.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { type Fixture, REPO, startFixture } from "../_helpers/fixture.ts";
+import { type Fixture, startFixture } from "../_helpers/fixture.ts";
+import { runCli } from "../_helpers/run_cli.ts";
 
 let fx: Fixture | undefined;
 afterEach(async () => {
   await fx?.close();
   fx = undefined;
 });
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-worker-options", `${REPO}cli/main.ts`, ...args],
-    cwd: REPO,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, out: dec.decode(out.stdout), err: dec.decode(out.stderr) };
-}
 
 const FILES = {
   "mod.ts": `export default {
@@ -38,33 +28,33 @@ describe("worky cron / worky queues", () => {
   it("trigger runs scheduled() on the running server; runs and list show it", async () => {
     fx = await startFixture(FILES);
     const config = `${fx.dir}/worky.toml`;
-    const trig = await cli("cron", "trigger", "reports", "0 9 * * *", "--config", config);
-    expect(trig.err).toBe("");
+    const trig = await runCli(["cron", "trigger", "reports", "0 9 * * *", "--config", config]);
+    expect(trig.stderr).toBe("");
     expect(trig.code).toBe(0);
-    expect(trig.out).toMatch(/ok\s+manual\s+"0 9 \* \* \*"/);
-    expect(trig.out).toContain("info: ran 0 9 * * *");
+    expect(trig.stdout).toMatch(/ok\s+manual\s+"0 9 \* \* \*"/);
+    expect(trig.stdout).toContain("info: ran 0 9 * * *");
 
-    const runs = await cli("cron", "runs", "reports", "--logs", "--config", config);
+    const runs = await runCli(["cron", "runs", "reports", "--logs", "--config", config]);
     expect(runs.code).toBe(0);
-    expect(runs.out).toContain("ran 0 9 * * *");
+    expect(runs.stdout).toContain("ran 0 9 * * *");
 
-    const list = await cli("cron", "list", "--config", config);
+    const list = await runCli(["cron", "list", "--config", config]);
     expect(list.code).toBe(0);
-    expect(list.out).toMatch(
+    expect(list.stdout).toMatch(
       /reports {2}"0 9 \* \* \*" \(Europe\/Berlin, catch_up=skip\) {2}last: \S+ ok {2}next: \S+/,
     );
-    expect(list.out).toMatch(
+    expect(list.stdout).toMatch(
       /"0 0 1 1 \*" \(UTC, catch_up=skip\) {2}last: never {2}next: \d{4}-01-01T00:00:00\.000Z/,
     );
 
-    const bad = await cli("cron", "trigger", "reports", "1 2 3 4 5", "--config", config);
+    const bad = await runCli(["cron", "trigger", "reports", "1 2 3 4 5", "--config", config]);
     expect(bad.code).toBe(1);
-    expect(bad.err).toContain('tenant "reports" has no cron trigger "1 2 3 4 5"');
+    expect(bad.stderr).toContain('tenant "reports" has no cron trigger "1 2 3 4 5"');
 
     expect(await (await fx.fetch("/reports/send")).text()).toBe("sent");
-    const queues = await cli("queues", "--json", "--config", config);
+    const queues = await runCli(["queues", "--json", "--config", config]);
     expect(queues.code).toBe(0);
-    expect(JSON.parse(queues.out)).toEqual([
+    expect(JSON.parse(queues.stdout)).toEqual([
       { queue: "jobs", ready: 0, delayed: 1, inFlight: 0, deadLettered: 0, consumer: "reports" },
       { queue: "jobs-dlq", ready: 0, delayed: 0, inFlight: 0, deadLettered: 0, consumer: null },
     ]);

@@ -46,7 +46,7 @@ describe("hot reload", () => {
     await until(() => before.pool.inFlight === 1);
 
     await Deno.writeTextFile(`${fx.dir}/app.ts`, slowTenant("v2"));
-    await until(async () => (await (await fx.fetch("/")).text()) === "v2");
+    await until(async () => (await (await fx!.fetch("/")).text()) === "v2");
     expect(fx.server.deployments.get("app")!.current).not.toBe(before);
 
     // the old deployment still serves its in-flight request to completion

@@ -5,19 +5,12 @@
  * same generators over ≥100,000 inputs.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { type Fixture, rawRequest, startFixture } from "../_helpers/fixture.ts";
-import { fuzzConfig, fuzzHandler, fuzzRoutes, fuzzSocket } from "./fuzz_run.ts";
+import { type Fixture, rawRequest } from "../_helpers/fixture.ts";
+import { fuzzConfig, fuzzHandler, fuzzRoutes, fuzzSocket, startFuzzTarget } from "./fuzz_run.ts";
 
 let f: Fixture;
 beforeAll(async () => {
-  f = await startFixture({
-    "kv.ts": `export default { async fetch(req, env) {
-      if (new URL(req.url).pathname === "/seed") await env.STORE.put("k", "kept");
-      return new Response((await env.STORE.get("k")) ?? "lost");
-    } };`,
-    "worky.toml": `[tenants.kv]\nmodule = "kv.ts"\nroutes = ["*/*"]\nkv = ["STORE"]\n`,
-  });
-  await (await f.fetch("/seed")).text();
+  f = await startFuzzTarget();
 });
 afterAll(() => f?.close());
 

@@ -9,6 +9,23 @@ import { parseRoute } from "../../control-plane/routing/route.ts";
 import { WorkyError } from "../../runtime/errors.ts";
 import { mutateConfig, randomRawRequest, randomRequest, randomRoute, rng } from "./generators.ts";
 import type { WorkyServer } from "../../control-plane/server.ts";
+import { type Fixture, startFixture } from "../_helpers/fixture.ts";
+
+/**
+ * The server the ingress fuzz runs against: one KV tenant on every route whose
+ * `GET /` answers the stored value `"kept"` (`"lost"` once it is gone).
+ */
+export async function startFuzzTarget(): Promise<Fixture> {
+  const f = await startFixture({
+    "kv.ts": `export default { async fetch(req, env) {
+      if (new URL(req.url).pathname === "/seed") await env.STORE.put("k", "kept");
+      return new Response((await env.STORE.get("k")) ?? "lost");
+    } };`,
+    "worky.toml": `[tenants.kv]\nmodule = "kv.ts"\nroutes = ["*/*"]\nkv = ["STORE"]\n`,
+  });
+  await (await f.fetch("/seed")).text();
+  return f;
+}
 
 export interface FuzzReport {
   inputs: number;

@@ -5,17 +5,15 @@
  * was acknowledged (200) before the kill is there afterwards.
  */
 import { afterAll, expect, it } from "vitest";
-import { REPO, writeTree } from "../_helpers/fixture.ts";
+import { writeTree } from "../_helpers/fixture.ts";
+import { serveWorky, type WorkyProcess } from "../_helpers/worky_process.ts";
 
 const CLIENTS = 8;
 const KILL_AFTER = 300;
 let dir = "";
-let child: Deno.ChildProcess | undefined;
+let child: WorkyProcess | undefined;
 afterAll(async () => {
-  try {
-    child?.kill("SIGKILL");
-    await child?.status;
-  } catch { /* already gone */ }
+  await child?.stop();
   if (dir) await Deno.remove(dir, { recursive: true });
 });
 
@@ -31,47 +29,13 @@ const TENANT = `export default { async fetch(req, env) {
   return Response.json(missing);
 } };`;
 
-async function startWorky(): Promise<{ proc: Deno.ChildProcess; url: string }> {
-  const proc = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--unstable-worker-options",
-      `${REPO}cli/main.ts`,
-      "serve",
-      "--config",
-      `${dir}/worky.toml`,
-      "--port",
-      "0",
-    ],
-    cwd: REPO,
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const reader = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  while (true) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`worky exited before listening: ${seen}`);
-    seen += value;
-    const m = seen.match(/listening on (http:\/\/[0-9.:]+)/);
-    if (m) {
-      // keep draining stdout so the child never blocks on a full pipe
-      (async () => {
-        while (!(await reader.read().catch(() => ({ done: true }))).done) { /* drain */ }
-      })();
-      return { proc, url: m[1] };
-    }
-  }
-}
-
 it("kill -9 under KV write load loses no acknowledged write", async () => {
   dir = await writeTree({
     "kv.ts": TENANT,
     "worky.toml": `[tenants.kv]\nmodule = "kv.ts"\nroutes = ["*/*"]\nkv = ["STORE"]\n`,
   });
-  const first = await startWorky();
-  child = first.proc;
+  const first = await serveWorky(`${dir}/worky.toml`);
+  child = first;
   const acked: string[] = [];
   let killed = false;
   let next = 0;
@@ -86,19 +50,18 @@ it("kill -9 under KV write load loses no acknowledged write", async () => {
       }
       if (!killed && acked.length >= KILL_AFTER) {
         killed = true;
-        first.proc.kill("SIGKILL");
+        first.process.kill("SIGKILL");
       }
     }
   }));
-  const status = await first.proc.status;
+  const status = await first.stop();
   expect(status.signal).toBe("SIGKILL");
   expect(acked.length).toBeGreaterThanOrEqual(KILL_AFTER);
 
-  const second = await startWorky();
-  child = second.proc;
+  const second = await serveWorky(`${dir}/worky.toml`);
+  child = second;
   const res = await fetch(`${second.url}/check`, { method: "POST", body: JSON.stringify(acked) });
   expect(await res.json()).toEqual([]);
-  second.proc.kill("SIGTERM");
-  await second.proc.status;
+  await second.stop("SIGTERM");
   child = undefined;
 }, 120_000);

@@ -21,9 +21,9 @@ import type {
 } from "../types.ts";
 import type { DurableObjectDirectory, WorkerSource } from "../../durable_objects/directory.ts";
 import type { ObjectAddress } from "../../durable_objects/backend.ts";
+import { requireConfigString, requireService } from "../host_requirements.ts";
 import { idNamespace, isValidId } from "./id.worker.ts";
 import {
-  type DurableObjectBindingConfig,
   MAX_BATCH_KEYS,
   type ObjectEvent,
   type WireListOptions,
@@ -36,25 +36,17 @@ import {
 export const durableObjectPlugin: BindingPlugin = {
   kind: "durable_object",
   createHost(spec: BindingSpec, ctx: HostBindingContext): BindingHost {
-    const directory = ctx.services.durableObjects as DurableObjectDirectory | undefined;
-    if (!directory) {
-      throw new WorkyError(
-        "ERR_CONFIG_INVALID",
-        `tenant "${ctx.tenant}": env.${spec.name}: Durable Objects are not available in this runtime`,
-      );
-    }
+    const className = requireConfigString("Durable Object", spec, ctx, "className");
+    const directory = requireService<DurableObjectDirectory>("Durable Object", spec, ctx, {
+      service: "durableObjects",
+      what: "Durable Objects (not available in this runtime)",
+      code: "ERR_CONFIG_INVALID",
+    });
     if (!ctx.workers) {
       throw new WorkyError("ERR_INTERNAL", `env.${spec.name}: the deployment has no worker source`);
     }
-    const config = spec.config as unknown as DurableObjectBindingConfig;
-    directory.registerClass(ctx.tenant, config.className, spec.name, ctx.workers);
-    return new DurableObjectBindingHost(
-      spec.name,
-      ctx.tenant,
-      config.className,
-      directory,
-      ctx.workers,
-    );
+    directory.registerClass(ctx.tenant, className, spec.name, ctx.workers);
+    return new DurableObjectBindingHost(spec.name, ctx.tenant, className, directory, ctx.workers);
   },
 };
 

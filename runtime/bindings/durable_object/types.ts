@@ -4,7 +4,8 @@
  * `DurableObjectStorage`, `SqlStorage`), shaped like Cloudflare's, and the
  * wire shapes between the stub, the host and the object's worker.
  *
- * Types only: imported by both sides.
+ * Types and wire constants, with no runtime imports: imported by both sides
+ * (the worker's `*.worker.ts` files and the host).
  *
  * @module
  */
@@ -81,8 +82,8 @@ export interface SqlStorage {
   ): SqlStorageCursor<T>;
 }
 
-/** Writes of a transaction; reads see the transaction's own writes. */
-export interface DurableObjectTransaction {
+/** The key-value calls `ctx.storage` and a transaction share. */
+export interface DurableObjectKeyValue {
   get<T = unknown>(key: string): Promise<T | undefined>;
   get<T = unknown>(keys: string[]): Promise<Map<string, T>>;
   put<T>(key: string, value: T): Promise<void>;
@@ -90,19 +91,16 @@ export interface DurableObjectTransaction {
   delete(key: string): Promise<boolean>;
   delete(keys: string[]): Promise<number>;
   list<T = unknown>(options?: DurableObjectListOptions): Promise<Map<string, T>>;
+}
+
+/** Writes of a transaction; reads see the transaction's own writes. */
+export interface DurableObjectTransaction extends DurableObjectKeyValue {
   /** Discards the transaction's writes when the callback ends. */
   rollback(): void;
 }
 
 /** `ctx.storage`: the object's transactional, strongly consistent storage. */
-export interface DurableObjectStorage {
-  get<T = unknown>(key: string): Promise<T | undefined>;
-  get<T = unknown>(keys: string[]): Promise<Map<string, T>>;
-  put<T>(key: string, value: T): Promise<void>;
-  put<T>(entries: Record<string, T>): Promise<void>;
-  delete(key: string): Promise<boolean>;
-  delete(keys: string[]): Promise<number>;
-  list<T = unknown>(options?: DurableObjectListOptions): Promise<Map<string, T>>;
+export interface DurableObjectStorage extends DurableObjectKeyValue {
   deleteAll(): Promise<void>;
   transaction<T>(closure: (txn: DurableObjectTransaction) => Promise<T>): Promise<T>;
   getAlarm(): Promise<number | null>;
@@ -188,15 +186,8 @@ export interface WireThrown {
 /** The result of an object event: `[true, value]` or `[false, thrown]`. */
 export type ObjectResult = [true, unknown] | [false, WireThrown];
 
-/** A `list()` range, as the host receives it. */
-export interface WireListOptions {
-  start?: string;
-  startAfter?: string;
-  end?: string;
-  prefix?: string;
-  reverse?: boolean;
-  limit?: number;
-}
+/** A `list()` range, as the host receives it (the tenant's options, checked by the stub). */
+export type WireListOptions = DurableObjectListOptions;
 
 /** One write of a batch: a value's bytes, or null to delete. */
 export type WireWrite = [key: string, value: Uint8Array | null];

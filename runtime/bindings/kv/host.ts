@@ -15,6 +15,7 @@ import type {
   CallMeta,
   HostBindingContext,
 } from "../types.ts";
+import { requireConfigString, requireService } from "../host_requirements.ts";
 import type { KvStorage } from "./storage.ts";
 import { KV_LIMITS, type KvRpcMethods, type KvWireListResult, type KvWireValue } from "./types.ts";
 
@@ -280,22 +281,11 @@ export class KvBindingHost implements BindingHost {
 export const kvPlugin: BindingPlugin = {
   kind: "kv",
   createHost(spec: BindingSpec, ctx: HostBindingContext): BindingHost {
-    const namespace = spec.config?.namespace;
-    if (typeof namespace !== "string" || namespace === "") {
-      throw new WorkyError(
-        "ERR_CONFIG_INVALID",
-        `tenants.${ctx.tenant}: KV binding "${spec.name}": config.namespace must be a ` +
-          `non-empty string (got ${JSON.stringify(namespace) ?? "undefined"})`,
-      );
-    }
-    const storage = ctx.services.kv;
-    if (!storage) {
-      throw new WorkyError(
-        "ERR_INTERNAL",
-        `tenants.${ctx.tenant}: KV binding "${spec.name}" needs KV storage, but the control ` +
-          "plane provided no services.kv",
-      );
-    }
+    const namespace = requireConfigString("KV", spec, ctx, "namespace");
+    const storage = requireService<KvStorage>("KV", spec, ctx, {
+      service: "kv",
+      what: "KV storage",
+    });
     return new KvBindingHost(spec.name, namespace, storage, ctx.clock);
   },
 };

@@ -13,6 +13,7 @@ import type {
   CallMeta,
   HostBindingContext,
 } from "../types.ts";
+import { requireConfigString, requireService } from "../host_requirements.ts";
 import { CONTENT_TYPES, QUEUE_LIMITS, type QueueBackend, type QueueWireSend } from "./types.ts";
 
 /**
@@ -107,21 +108,12 @@ export class QueueBindingHost implements BindingHost {
 export const queuePlugin: BindingPlugin = {
   kind: "queue",
   createHost(spec: BindingSpec, ctx: HostBindingContext): BindingHost {
-    const queue = spec.config?.queue;
-    if (typeof queue !== "string" || queue === "") {
-      throw new WorkyError(
-        "ERR_CONFIG_INVALID",
-        `tenants.${ctx.tenant}: queue binding "${spec.name}": config.queue must be a queue name`,
-      );
-    }
-    const backend = ctx.services.queues as QueueBackend | undefined;
-    if (!backend || typeof backend.send !== "function") {
-      throw new WorkyError(
-        "ERR_INTERNAL",
-        `tenants.${ctx.tenant}: queue binding "${spec.name}" needs services.queues, which the ` +
-          "control plane did not provide",
-      );
-    }
+    const queue = requireConfigString("queue", spec, ctx, "queue");
+    const backend = requireService<QueueBackend>("queue", spec, ctx, {
+      service: "queues",
+      what: "a queue backend",
+      valid: (v) => typeof (v as QueueBackend).send === "function",
+    });
     return new QueueBindingHost(spec.name, queue, backend);
   },
 };

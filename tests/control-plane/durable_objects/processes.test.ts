@@ -9,11 +9,11 @@ import { createClient } from "@libsql/client";
 import { until, writeTree } from "../../_helpers/fixture.ts";
 import { TENANT, toml } from "../../runtime/durable_objects/_tenant.ts";
 import { idFromName, idNamespace } from "../../../runtime/bindings/durable_object/id.worker.ts";
-import { type ChildWorky, spawnWorky } from "./_process.ts";
+import { startWorkyChild, type WorkyProcess } from "../../_helpers/worky_process.ts";
 
-const children: ChildWorky[] = [];
+const children: WorkyProcess[] = [];
 afterEach(async () => {
-  await Promise.all(children.splice(0).map((c) => c.kill()));
+  await Promise.all(children.splice(0).map((c) => c.stop()));
 });
 
 async function setup(): Promise<string> {
@@ -21,8 +21,8 @@ async function setup(): Promise<string> {
   return `${dir}/worky.toml`;
 }
 
-async function start(config: string, leaseMs: number): Promise<ChildWorky> {
-  const child = await spawnWorky(config, leaseMs);
+async function start(config: string, leaseMs: number): Promise<WorkyProcess> {
+  const child = await startWorkyChild(config, { durableObjects: { leaseMs, tickMs: 200 } });
   children.push(child);
   return child;
 }
@@ -48,7 +48,7 @@ it("loses no resolved increment when the process is killed with SIGKILL", async 
   };
   const clients = Array.from({ length: 16 }, client);
   await until(() => acknowledged.length >= 300, 60_000);
-  await child.kill("SIGKILL");
+  await child.stop("SIGKILL");
   stop = true;
   await Promise.all(clients);
 
@@ -85,7 +85,7 @@ it(
     expect(await (await fetch(`${a.url}/inc/shared`)).json()).toBe(2);
 
     // a dies: once its lease runs out, b takes the object over with its state
-    await a.kill("SIGKILL");
+    await a.stop("SIGKILL");
     let taken: unknown;
     await until(async () => {
       const res = await fetch(`${b.url}/inc/shared`);

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { REPO, until, writeTree } from "../../_helpers/fixture.ts";
-import { runCli } from "../../cli/_run_cli.ts";
+import { runCli } from "../../_helpers/run_cli.ts";
 import { loadConfig } from "../../../control-plane/config/load_config.ts";
 import { startServer, type WorkyServer } from "../../../control-plane/server.ts";
 import { MemoryLogger } from "../../../runtime/logger.ts";
@@ -42,6 +42,14 @@ async function start(config: string): Promise<WorkyServer> {
 }
 
 const lastLine = (text: string) => text.trim().split("\n").at(-1);
+
+/** `worky deploy <tenant> <ref> --remote <B> --token <deploy token>`. */
+const deploy = (tenant: string, ref: string) =>
+  runCli(["deploy", tenant, ref, "--remote", b.url, "--token", deployToken]);
+
+/** `worky publish <dir> --registry <A> --token <token> --key key.json`. */
+const publish = (dir: string, token: string) =>
+  runCli(["publish", dir, "--registry", a.url, "--token", token, "--key", `${root}/key.json`]);
 
 const shop = (path = "/shop/") =>
   fetch(`${b.url}${path}`).then(async (r) => ({ status: r.status, body: await r.text() }));
@@ -96,29 +104,11 @@ afterAll(async () => {
 describe("publish → pull → deploy across two control planes", () => {
   test("publish both versions to A; a second publish of a version fails clearly", async () => {
     for (const v of ["1.0.0", "1.1.0"]) {
-      const r = await runCli([
-        "publish",
-        `${root}/proj-${v}`,
-        "--registry",
-        a.url,
-        "--token",
-        publishToken,
-        "--key",
-        `${root}/key.json`,
-      ]);
+      const r = await publish(`${root}/proj-${v}`, publishToken);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout.trim()).toBe(`acme/shop@${v}`);
     }
-    const again = await runCli([
-      "publish",
-      `${root}/proj-1.0.0`,
-      "--registry",
-      a.url,
-      "--token",
-      publishToken,
-      "--key",
-      `${root}/key.json`,
-    ]);
+    const again = await publish(`${root}/proj-1.0.0`, publishToken);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(
       /ERR_CONFLICT: .*acme\/shop@1\.0\.0 is already published; versions are immutable/,
@@ -154,15 +144,7 @@ describe("publish → pull → deploy across two control planes", () => {
     expect((await Deno.stat(`${root}/b/state/artifacts/acme/shop/1.1.0/module.js.map`)).isFile)
       .toBe(true);
     expect(await shop()).toEqual({ status: 200, body: "v0" });
-    const d = await runCli([
-      "deploy",
-      "shop",
-      "acme/shop@1.0.0",
-      "--remote",
-      b.url,
-      "--token",
-      deployToken,
-    ]);
+    const d = await deploy("shop", "acme/shop@1.0.0");
     expect(d.code, d.stderr).toBe(0);
     expect(d.stdout.trim()).toBe("acme/shop@1.0.0");
     expect(await shop()).toEqual({ status: 200, body: "v1" });
@@ -179,15 +161,7 @@ describe("publish → pull → deploy across two control planes", () => {
       }
     });
     await until(() => seen.length >= 20);
-    const d = await runCli([
-      "deploy",
-      "shop",
-      "acme/shop@^1.1",
-      "--remote",
-      b.url,
-      "--token",
-      deployToken,
-    ]);
+    const d = await deploy("shop", "acme/shop@^1.1");
     expect(d.code, d.stderr).toBe(0);
     const at = seen.length;
     await until(() => seen.length >= at + 40);
@@ -215,29 +189,12 @@ describe("publish → pull → deploy across two control planes", () => {
   });
 
   test("a tenant-scoped token can't deploy another tenant; a wrong scope can't publish", async () => {
-    const r = await runCli([
-      "deploy",
-      "other",
-      "acme/shop@1.0.0",
-      "--remote",
-      b.url,
-      "--token",
-      deployToken,
-    ]);
+    const r = await deploy("other", "acme/shop@1.0.0");
     expect(r.code).toBe(1);
     expect(lastLine(r.stderr)).toMatch(
       /^worky: ERR_FORBIDDEN: .*acts for tenant "shop", not "other"$/,
     );
-    const p = await runCli([
-      "publish",
-      `${root}/proj-1.0.0`,
-      "--registry",
-      a.url,
-      "--token",
-      deployToken,
-      "--key",
-      `${root}/key.json`,
-    ]);
+    const p = await publish(`${root}/proj-1.0.0`, deployToken);
     expect(p.code).toBe(1);
     expect(p.stderr).toMatch(/ERR_UNAUTHORIZED: .*unknown or revoked/); // B's token means nothing to A
     const none = await fetch(`${b.url}/_worky/api/tenants/shop/rollback`, { method: "POST" });
@@ -382,18 +339,7 @@ describe("registry rules", () => {
     const p = await writeTree(project("2.0.0", "v3"));
     try {
       const results = await Promise.all(
-        [0, 1].map(() =>
-          runCli([
-            "publish",
-            `${p}/proj-2.0.0`,
-            "--registry",
-            a.url,
-            "--token",
-            publishToken,
-            "--key",
-            `${root}/key.json`,
-          ])
-        ),
+        [0, 1].map(() => publish(`${p}/proj-2.0.0`, publishToken)),
       );
       expect(results.map((r) => r.code).sort()).toEqual([0, 1]);
       expect(results.find((r) => r.code === 1)!.stderr).toMatch(
@@ -408,16 +354,7 @@ describe("registry rules", () => {
 
   test("tenant-scoped publish tokens publish only their own scope", async () => {
     const { token } = await a.registry.tokens.create({ scope: "publish", tenant: "globex" });
-    const r = await runCli([
-      "publish",
-      `${root}/proj-1.0.0`,
-      "--registry",
-      a.url,
-      "--token",
-      token,
-      "--key",
-      `${root}/key.json`,
-    ]);
+    const r = await publish(`${root}/proj-1.0.0`, token);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
       /ERR_FORBIDDEN: .*acts for tenant "globex" and can't publish acme\/shop/,

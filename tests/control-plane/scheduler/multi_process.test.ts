@@ -5,60 +5,36 @@
  * another process, and acknowledged ones are not delivered again.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { REPO, until, writeTree } from "../../_helpers/fixture.ts";
+import { until, writeTree } from "../../_helpers/fixture.ts";
+import { startWorkyChild, type WorkyProcess } from "../../_helpers/worky_process.ts";
 import { type Database, openDatabase } from "../../../control-plane/storage/database.ts";
 import { QueueService } from "../../../control-plane/queues/queue_service.ts";
 import { TimerService } from "../../../control-plane/scheduler/timer_service.ts";
 import { MemoryLogger } from "../../../runtime/logger.ts";
 import { systemClock } from "../../../runtime/clock.ts";
 
-const SCRIPT = `${REPO}tests/control-plane/scheduler/_worky_process.ts`;
-
-interface Child {
-  process: Deno.ChildProcess;
-  owner: string;
-  stderr: Promise<string>;
-}
-
-const children: Child[] = [];
+const children: WorkyProcess[] = [];
 let db: Database | undefined;
 
 afterEach(async () => {
-  for (const c of children.splice(0)) {
-    try {
-      c.process.kill("SIGKILL");
-    } catch { /* already gone */ }
-    await c.process.status;
-  }
+  await Promise.all(children.splice(0).map((c) => c.stop()));
   db?.close();
   db = undefined;
 });
 
-async function spawn(configPath: string, owner: string): Promise<Child> {
-  const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-worker-options", SCRIPT, configPath, owner],
-    cwd: REPO,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const reader = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const stderr = new Response(process.stderr).text();
-  let out = "";
-  while (!out.includes('"ready":true')) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`worky process ${owner} exited before ready: ${await stderr}`);
-    out += value;
-  }
-  reader.releaseLock();
-  process.stdout.cancel().catch(() => {});
-  const child = { process, owner, stderr };
+/** A Worky process on the config's database; `owner` names it in timer leases. */
+async function spawn(configPath: string, owner: string): Promise<WorkyProcess> {
+  const child = await startWorkyChild(configPath, {
+    spares: 0,
+    scheduler: { owner, refreshMs: 100, leaseMs: 2_000, leaseMarginMs: 500 },
+  });
   children.push(child);
   return child;
 }
 
-async function stop(child: Child): Promise<void> {
-  child.process.kill("SIGTERM");
-  await child.process.status;
+/** Stops the process: cleanly (SIGTERM) unless told otherwise. */
+async function stop(child: WorkyProcess, signal: Deno.Signal = "SIGTERM"): Promise<void> {
+  await child.stop(signal);
   children.splice(children.indexOf(child), 1);
 }
 
@@ -152,9 +128,7 @@ describe("two Worky processes, one database", () => {
           .length === 5,
       20_000,
     );
-    a.process.kill("SIGKILL");
-    await a.process.status;
-    children.splice(children.indexOf(a), 1);
+    await stop(a, "SIGKILL");
 
     await spawn(`${dir}/worky.toml`, "proc-b");
     await until(async () => (await kvKeys("consumer/K", "done:")).length === 15, 30_000);

@@ -4,7 +4,8 @@
  * tenant's env only; it is in no log line; `secret list` prints names only.
  */
 import { afterAll, expect, it } from "vitest";
-import { type Fixture, rawRequest, REPO, startFixture, writeTree } from "../../_helpers/fixture.ts";
+import { type Fixture, rawRequest, startFixture, writeTree } from "../../_helpers/fixture.ts";
+import { runCli } from "../../_helpers/run_cli.ts";
 
 const VALUE = "s3cret-value-marker-42";
 let f: Fixture | undefined;
@@ -27,24 +28,9 @@ routes = ["other.localhost/*"]
 `,
 };
 
-async function cli(args: string[], stdin?: string) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-worker-options", `${REPO}cli/main.ts`, ...args],
-    cwd: REPO,
-    env: { WORKY_SECRET_KEY: "" },
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  if (stdin) await w.write(new TextEncoder().encode(stdin));
-  await w.close();
-  const out = await child.output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
+/** `worky <args>` with no secret key in the environment (the data dir's key file is used). */
+function cli(args: string[], stdin?: string) {
+  return runCli(args, { env: { WORKY_SECRET_KEY: "" }, stdin });
 }
 
 it("put from stdin → on the owner's env only, never logged, listed by name", async () => {

@@ -1,9 +1,6 @@
 /** A tenant module exercising Durable Objects, and a fixture serving it. */
-import { type Fixture, writeTree } from "../../_helpers/fixture.ts";
+import { type Fixture, startFixture } from "../../_helpers/fixture.ts";
 import type { Clock } from "../../../runtime/clock.ts";
-import { loadConfig } from "../../../control-plane/config/load_config.ts";
-import { startServer } from "../../../control-plane/server.ts";
-import { MemoryLogger } from "../../../runtime/logger.ts";
 import type { DurableObjectsOptions } from "../../../control-plane/durable_objects/service.ts";
 
 export const TENANT = `
@@ -187,26 +184,11 @@ max_concurrency_per_worker = 8
 export async function startDoFixture(
   options: { clock?: Clock; durableObjects?: DurableObjectsOptions; dbUrl?: string } = {},
 ): Promise<Fixture> {
-  const dir = await writeTree({ "mod.js": TENANT, "worky.toml": toml() });
-  const env = options.dbUrl ? { WORKY_DB_URL: options.dbUrl } : {};
-  const config = await loadConfig(`${dir}/worky.toml`, { env });
-  const logger = new MemoryLogger();
-  const server = await startServer({
-    config,
-    port: 0,
-    hostname: "127.0.0.1",
-    logger,
+  return await startFixture({ "mod.js": TENANT, "worky.toml": toml() }, {
+    env: options.dbUrl ? { WORKY_DB_URL: options.dbUrl } : {},
     clock: options.clock,
     durableObjects: { tickMs: 0, ...options.durableObjects },
   });
-  return {
-    dir,
-    server,
-    logger,
-    url: server.url,
-    fetch: (path, init) => fetch(server.url + path, init),
-    close: () => server.close(),
-  };
 }
 
 /** Calls a method of the Store object `name` through HTTP. */

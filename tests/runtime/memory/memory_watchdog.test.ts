@@ -1,0 +1,138 @@
+/** The host's memory watchdog, driven tick by tick with a fake RSS and fake workers. */
+import { describe, expect, it } from "vitest";
+import {
+  MemoryWatchdog,
+  statmRss,
+  type WatchedWorker,
+} from "../../../runtime/memory/memory_watchdog.ts";
+import { MemoryLogger } from "../../../runtime/logger.ts";
+
+const MiB = 1024 * 1024;
+
+class FakeWorker implements WatchedWorker {
+  inFlight = 0;
+  messages = 0;
+  state: "starting" | "ready" | "dead" = "ready";
+  killed: { reason: string; code?: string } | undefined;
+  constructor(readonly tenant: string) {}
+  kill(reason: string, code?: string) {
+    this.state = "dead";
+    this.killed = { reason, code };
+  }
+}
+
+function setup() {
+  let rss = 100 * MiB;
+  let reads = 0;
+  let t = 0;
+  const dog = new MemoryWatchdog({
+    intervalMs: 0, // ticks are driven by the test
+    slackMb: 50,
+    runawayMb: 100,
+    runawayWindowMs: 1000,
+    readRss: () => (reads++, rss),
+    now: () => t,
+  });
+  dog.logger = new MemoryLogger();
+  dog.acquire(); // baseline 100 MiB
+  const step = (growMb: number) => {
+    rss += growMb * MiB;
+    t += 25;
+    return dog.tick();
+  };
+  return { dog, step, reads: () => reads, setRss: (mb: number) => (rss = mb * MiB) };
+}
+
+describe("MemoryWatchdog", () => {
+  it("reads no RSS while every worker is idle", () => {
+    const { dog, step, reads } = setup();
+    dog.watch(new FakeWorker("a"), 64);
+    const before = reads();
+    for (let i = 0; i < 10; i++) step(100);
+    expect(reads()).toBe(before);
+  });
+
+  it("stops the silent busy worker the growth is under, once RSS passes the budget", () => {
+    const { dog, step } = setup();
+    const hog = new FakeWorker("hog"),
+      chatty = new FakeWorker("chatty"),
+      late = new FakeWorker("late");
+    dog.watch(hog, 64);
+    dog.watch(chatty, 128);
+    dog.watch(late, 128);
+    expect(dog.budget).toBe((100 + 64 + 128 + 128 + 50) * MiB);
+    hog.inFlight = 1;
+    chatty.inFlight = 1;
+    step(0); // both start being watched
+    let stopped: WatchedWorker | undefined;
+    for (let i = 0; i < 20 && !stopped; i++) {
+      chatty.messages++; // answering: never a suspect
+      if (i === 5) late.inFlight = 1; // silent too, but for less of the growth
+      stopped = step(40);
+    }
+    expect(stopped).toBe(hog);
+    expect(hog.killed?.code).toBe("ERR_TENANT_MEMORY");
+    expect(hog.killed?.reason).toMatch(
+      /^worker ran without yielding while the process grew by \d+ MiB, over its limit of 64 MiB \(limits.memory_mb\)/,
+    );
+    expect(chatty.killed).toBeUndefined();
+    expect(late.killed).toBeUndefined();
+    expect(dog.kills).toBe(1);
+  });
+
+  it("stops nobody while RSS stays within the budget", () => {
+    const { dog, step } = setup();
+    const w = new FakeWorker("a");
+    dog.watch(w, 128);
+    w.inFlight = 1;
+    for (let i = 0; i < 7; i++) expect(step(25)).toBeUndefined(); // +175 MiB < 178
+    expect(w.killed).toBeUndefined();
+  });
+
+  it("reports a runaway when the process keeps growing after the kill", () => {
+    const { dog, step } = setup();
+    const runaways: string[] = [];
+    dog.onRunaway = (tenant) => runaways.push(tenant);
+    const w = new FakeWorker("a");
+    dog.watch(w, 64);
+    w.inFlight = 1;
+    while (!w.killed) step(50);
+    step(60);
+    expect(runaways).toEqual([]);
+    step(60); // +120 MiB since the kill
+    expect(runaways).toEqual(["a"]);
+  });
+
+  it("blames nobody else for the growth while a runaway is watched", () => {
+    const { dog, step } = setup();
+    const hog = new FakeWorker("hog"), starved = new FakeWorker("starved");
+    dog.watch(hog, 64);
+    dog.watch(starved, 64);
+    hog.inFlight = 1;
+    while (!hog.killed) step(50);
+    starved.inFlight = 1; // silent from now on, while the killed thread keeps allocating
+    for (let i = 0; i < 10; i++) step(5);
+    expect(starved.killed).toBeUndefined();
+  });
+
+  it("reports no runaway when the killed worker's memory goes away", () => {
+    const { dog, step, setRss } = setup();
+    const runaways: string[] = [];
+    dog.onRunaway = (tenant) => runaways.push(tenant);
+    const w = new FakeWorker("a");
+    dog.watch(w, 64);
+    w.inFlight = 1;
+    while (!w.killed) step(50);
+    setRss(110);
+    for (let i = 0; i < 60; i++) step(0);
+    setRss(400); // after the window: someone else's growth, not a runaway
+    step(0);
+    expect(runaways).toEqual([]);
+  });
+
+  it("reads this process's RSS from /proc/self/statm", () => {
+    const rss = statmRss()();
+    const actual = Deno.memoryUsage().rss;
+    expect(Math.abs(rss - actual)).toBeLessThan(actual / 4);
+  });
+});
