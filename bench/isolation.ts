@@ -19,6 +19,33 @@ const BAD: Record<string, string> = {
     await new Promise((r) => setTimeout(r, 1)); } return new Response(String(keep.length));`,
 };
 
+/** CPU ticks per worker thread of this process (Linux: threads are named `worker-N`). */
+function workerThreadTicks(): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const e of Deno.readDirSync("/proc/self/task")) {
+      const stat = Deno.readTextFileSync(`/proc/self/task/${e.name}/stat`);
+      if (!stat.includes("(worker-")) continue;
+      const f = stat.slice(stat.indexOf(")") + 2).split(" ");
+      out.set(e.name, Number(f[11]) + Number(f[12]));
+    }
+  } catch { /* not Linux */ }
+  return out;
+}
+
+/**
+ * Worker threads still burning CPU once every tenant is idle: timed-out busy loops that
+ * `worker.terminate()` did not stop (Deno 2.9.6 does not interrupt synchronous JS).
+ */
+async function spinningWorkerThreads(): Promise<number> {
+  const a = workerThreadTicks();
+  await new Promise((r) => setTimeout(r, 1000));
+  const b = workerThreadTicks();
+  let n = 0;
+  for (const [tid, ticks] of b) if (ticks - (a.get(tid) ?? ticks) >= 50) n++; // ≥ 0.5 s of CPU
+  return n;
+}
+
 function p99(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(s.length * 0.99))] ?? 0;
@@ -74,7 +101,7 @@ export async function run(): Promise<Record<string, number | string>> {
     let bad = 0;
     const only = Deno.env.get("BENCH_ISOLATION_ONLY");
     const storm = Promise.all(
-      Object.keys(BAD).filter((n) => !only || n === only).map(async (name) => {
+      Object.keys(BAD).filter((n) => !only || only.split(",").includes(n)).map(async (name) => {
         while (storming) {
           try {
             const res = await fetch(`${server.url}/${name}/`);
@@ -87,6 +114,11 @@ export async function run(): Promise<Record<string, number | string>> {
     const stormy = await goodTraffic(server.url, REQUESTS, CLIENTS);
     storming = false;
     await storm;
+    const spinning = await spinningWorkerThreads();
+    // workers respawned per bad tenant (the crash-loop backoff keeps these low)
+    const respawns = Object.keys(BAD).map((n) =>
+      `${n}:${server.deployments.get(n)?.current.pool.recycled ?? "?"}`
+    ).join(" ");
     return {
       good_success_quiet_pct: Math.round((quiet.ok / quiet.total) * 100_000) / 1000,
       good_p99_quiet_ms: Math.round(quiet.p99 * 100) / 100,
@@ -94,6 +126,8 @@ export async function run(): Promise<Record<string, number | string>> {
       good_p99_storm_ms: Math.round(stormy.p99 * 100) / 100,
       p99_storm_over_quiet: Math.round((stormy.p99 / quiet.p99) * 100) / 100,
       bad_requests_during_storm: bad,
+      spinning_worker_threads_after_storm: spinning,
+      respawns_per_bad_tenant: respawns,
     };
   } finally {
     await server.close();

@@ -7,8 +7,8 @@
  * whole process). Samples on an interval and whenever the bootstrap calls
  * `sample()` (after each event).
  *
- * Limitation: a synchronous allocation loop never yields to the interval;
- * only a heap cap on the process (a "cell") stops that (docs/architecture.md).
+ * Limitation: a synchronous allocation loop never yields to the interval; the
+ * host's `memory_watchdog.ts` catches that one (docs/architecture.md).
  *
  * Imports nothing but Deno/node APIs.
  */

@@ -1,0 +1,235 @@
+/**
+ * Memory, layer 1b: the host's watchdog for what the in-worker heap sampler
+ * (`heap_sampler.worker.ts`) cannot see: a tenant allocating in a synchronous
+ * loop never yields to its sampler. Process-wide (RSS is per process): every
+ * Runtime registers its workers here.
+ *
+ * Every `intervalMs` (25 ms), and only while some worker has an event in flight, it reads
+ * the process RSS (`/proc/self/statm` through a kept-open file: ~4 µs; `Deno.memoryUsage()`
+ * costs ~10 µs). A busy worker that sent no message for `minSilentMs` (100 ms) is *silent*;
+ * each keeps the lowest RSS seen since it went silent. When RSS passes the budget (RSS at start +
+ * the sum of live workers' `memory_mb` + `slackMb`), the silent busy worker under which the
+ * process grew most is stopped: its events fail with 503 `ERR_TENANT_MEMORY`, the pool
+ * replaces it.
+ *
+ * Measured on Deno 2.9.6: `worker.terminate()` does NOT interrupt a worker running synchronous
+ * JavaScript (its thread keeps running, allocating until V8's per-isolate heap limit aborts the
+ * process: 4 GiB by default here, reached 4–13 s after the loop starts at ~1 GB/s). So after a
+ * kill the watchdog keeps reading RSS for `runawayWindowMs`; if the process grows another
+ * `runawayMb` the thread is a runaway and `onRunaway` is called (the CLI then exits so its
+ * supervisor restarts the server at once instead of waiting for the abort). During that window
+ * nobody else is blamed for the growth (a healthy worker starved of CPU is silent too).
+ */
+import type { WorkerHandle } from "../worker_handle.ts";
+import type { Logger } from "../logger.ts";
+
+/** What the watchdog needs of a worker (a `WorkerHandle`). */
+export type WatchedWorker = Pick<WorkerHandle, "inFlight" | "state" | "tenant" | "kill"> & {
+  /** Messages received from the worker (the liveness signal). */
+  readonly messages: number;
+};
+
+export interface MemoryWatchdogOptions {
+  /** Default 25 ms. */
+  intervalMs?: number;
+  /** Room above the budget for the host's own memory (default 128 MiB). */
+  slackMb?: number;
+  /** Growth after a kill that marks the killed thread as a runaway (default 256 MiB). */
+  runawayMb?: number;
+  /** How long to watch for a runaway after a kill (default 1500 ms). */
+  runawayWindowMs?: number;
+  /** A worker must be silent this long to be a suspect (default 100 ms). */
+  minSilentMs?: number;
+  /** Process RSS in bytes (default: /proc/self/statm, else `Deno.memoryUsage().rss`). */
+  readRss?: () => number;
+  /** Clock in ms (default `performance.now`). */
+  now?: () => number;
+}
+
+interface Silence {
+  messages: number;
+  since: number;
+  minRss: number;
+}
+
+/** Reads this process's RSS from /proc/self/statm through a kept-open file (Linux). */
+export function statmRss(): () => number {
+  const page = 4096;
+  let file: Deno.FsFile | undefined;
+  const buf = new Uint8Array(128);
+  const decoder = new TextDecoder();
+  try {
+    file = Deno.openSync("/proc/self/statm");
+  } catch {
+    return () => Deno.memoryUsage().rss;
+  }
+  return () => {
+    file!.seekSync(0, Deno.SeekMode.Start);
+    const n = file!.readSync(buf) ?? 0;
+    const text = decoder.decode(buf.subarray(0, n));
+    return Number(text.slice(text.indexOf(" ") + 1, text.indexOf(" ", text.indexOf(" ") + 1))) *
+      page;
+  };
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * Watches the process's RSS while workers are busy; stops the silent worker the growth is
+ * under. `tick()` is public so tests drive it with a fake `readRss`.
+ *
+ * @example
+ * ```ts ignore
+ * const dog = new MemoryWatchdog({ slackMb: 128 });
+ * dog.acquire();
+ * dog.watch(handle, 64); // a WorkerHandle and its tenant's memory_mb
+ * dog.onRunaway = (tenant) => console.error(`runaway worker of ${tenant}`);
+ * ```
+ */
+export class MemoryWatchdog {
+  readonly #intervalMs: number;
+  readonly #slack: number;
+  readonly #runaway: number;
+  readonly #runawayWindowMs: number;
+  readonly #minSilentMs: number;
+  readonly #readRss: () => number;
+  readonly #now: () => number;
+  readonly #workers = new Map<WatchedWorker, number>();
+  readonly #silence = new Map<WatchedWorker, Silence>();
+  #users = 0;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #baseline = 0;
+  /** After a kill: watch for a runaway thread until `until`. */
+  #afterKill: { tenant: string; rss: number; until: number } | undefined;
+  /** Logger for kills and runaways (set by the Runtime). */
+  logger: Logger | undefined;
+  /** Called when a killed worker's thread keeps growing the process (see the module doc). */
+  onRunaway: ((tenant: string, grewMb: number) => void) | undefined;
+  /** Workers stopped by the watchdog (stats, tests). */
+  kills = 0;
+
+  constructor(options: MemoryWatchdogOptions = {}) {
+    this.#intervalMs = options.intervalMs ?? 25;
+    this.#slack = (options.slackMb ?? 128) * MiB;
+    this.#runaway = (options.runawayMb ?? 256) * MiB;
+    this.#runawayWindowMs = options.runawayWindowMs ?? 1500;
+    this.#minSilentMs = options.minSilentMs ?? 100;
+    this.#readRss = options.readRss ?? statmRss();
+    this.#now = options.now ?? (() => performance.now());
+  }
+
+  /** A runtime starts using the watchdog; the first one measures the baseline and starts it. */
+  acquire(): void {
+    if (this.#users++ > 0) return;
+    this.#baseline = this.#readRss();
+    if (this.#intervalMs > 0) {
+      const timer = setInterval(() => this.tick(), this.#intervalMs);
+      Deno.unrefTimer(timer as unknown as number); // never keeps the process alive
+      this.#timer = timer;
+    }
+  }
+
+  release(): void {
+    if (--this.#users > 0) return;
+    this.#users = 0;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Watches a worker whose tenant's soft limit is `memoryMb` (0 = no limit: not counted). */
+  watch(worker: WatchedWorker, memoryMb: number): void {
+    this.#workers.set(worker, memoryMb * MiB);
+  }
+
+  /** The RSS above which a silent busy worker is stopped. */
+  get budget(): number {
+    let sum = 0;
+    for (const limit of this.#workers.values()) sum += limit;
+    return this.#baseline + sum + this.#slack;
+  }
+
+  /** One sample; returns the worker it stopped, if any. */
+  tick(): WatchedWorker | undefined {
+    const now = this.#now();
+    let busy = false;
+    for (const w of this.#workers.keys()) {
+      if (w.state === "dead") {
+        this.#workers.delete(w);
+        this.#silence.delete(w);
+      } else if (w.inFlight > 0) busy = true;
+      else this.#silence.delete(w);
+    }
+    if (!busy && !this.#afterKill) return undefined; // idle: no RSS read
+    const rss = this.#readRss();
+    if (this.#afterKill) this.#checkRunaway(rss, now);
+    // right after a kill the growth is the killed thread's own (see the module doc): blame nobody
+    const blame = !this.#afterKill;
+    let culprit: WatchedWorker | undefined;
+    let grew = 0;
+    let since = Infinity;
+    for (const [w] of this.#workers) {
+      if (w.inFlight <= 0) continue;
+      const s = this.#silence.get(w);
+      if (!s || s.messages !== w.messages) {
+        this.#silence.set(w, { messages: w.messages, since: now, minRss: rss });
+        continue;
+      }
+      if (rss < s.minRss) s.minRss = rss;
+      if (!blame || now - s.since < this.#minSilentMs) continue;
+      const g = rss - s.minRss;
+      if (g > grew || (g === grew && g > 0 && s.since < since)) {
+        culprit = w;
+        grew = g;
+        since = s.since;
+      }
+    }
+    if (!culprit || rss <= this.budget) return undefined;
+    const limit = this.#workers.get(culprit) ?? 0;
+    const msg =
+      `worker ran without yielding while the process grew by ${
+        Math.round(grew / MiB)
+      } MiB, over its limit of ${Math.round(limit / MiB)} MiB (limits.memory_mb); ` +
+      `stopped by the host's memory watchdog`;
+    this.logger?.log({ level: "warn", msg, code: "ERR_TENANT_MEMORY", tenant: culprit.tenant });
+    this.kills++;
+    this.#workers.delete(culprit);
+    this.#silence.delete(culprit);
+    // the others' growth was mostly this worker's: measure them afresh
+    for (const s of this.#silence.values()) s.minRss = rss;
+    this.#afterKill = { tenant: culprit.tenant, rss, until: now + this.#runawayWindowMs };
+    culprit.kill(msg, "ERR_TENANT_MEMORY");
+    return culprit;
+  }
+
+  #checkRunaway(rss: number, now: number) {
+    const k = this.#afterKill!;
+    if (rss - k.rss > this.#runaway) {
+      this.#afterKill = undefined;
+      const mb = Math.round((rss - k.rss) / MiB);
+      this.logger?.log({
+        level: "error",
+        msg: `a stopped worker of tenant "${k.tenant}" keeps allocating (+${mb} MiB since it ` +
+          `was terminated): Deno cannot interrupt synchronous code in a worker, so this process ` +
+          `will reach V8's heap limit and abort`,
+        code: "ERR_TENANT_MEMORY",
+        tenant: k.tenant,
+      });
+      this.onRunaway?.(k.tenant, mb);
+    } else if (now > k.until) {
+      this.#afterKill = undefined;
+      this.logger?.log({
+        level: "info",
+        msg: `memory watchdog: no runaway after stopping a worker of tenant "${k.tenant}" ` +
+          `(process RSS ${Math.round(rss / MiB)} MiB, was ${Math.round(k.rss / MiB)} MiB)`,
+        tenant: k.tenant,
+      });
+    }
+  }
+}
+
+let shared: MemoryWatchdog | undefined;
+
+/** The process's one watchdog (RSS is per process). */
+export function memoryWatchdog(): MemoryWatchdog {
+  return shared ??= new MemoryWatchdog();
+}
