@@ -18,6 +18,8 @@ export interface TenantSlot {
   current: Deployment;
   /** Local files the current bundle was built from (for the dev watcher). */
   inputs: string[];
+  /** Cron expressions the current artifact's manifest declares (UTC); [] for source. */
+  crons: string[];
 }
 
 /** A tenant's code, ready to deploy. */
@@ -27,6 +29,8 @@ export interface LoadedModule {
   version: string;
   /** Local files it was built from (watched in dev); [] for artifacts. */
   inputs: string[];
+  /** Cron triggers from an artifact's manifest (absent for source). */
+  crons?: string[];
 }
 
 /** Produces a tenant's code; the default bundles `config.module` from source. */
@@ -91,18 +95,48 @@ export class DeploymentManager {
     const slot = this.#slots.get(name);
     if (!slot) throw new WorkyError("ERR_NOT_FOUND", `no tenant named "${name}"`);
     const next = await this.#build(slot.config);
-    return this.swap(name, next.current, next.inputs);
+    return this.swap(name, next.current, next);
   }
 
-  /** Swaps a started deployment in; the previous one drains. */
-  swap(name: string, next: Deployment, inputs: string[] = []): Deployment {
+  /**
+   * Swaps a started deployment in; the previous one drains. `code` tells what it was
+   * built from (watched inputs, manifest cron triggers).
+   */
+  swap(
+    name: string,
+    next: Deployment,
+    code: Pick<LoadedModule, "inputs" | "crons"> = { inputs: [] },
+  ): Deployment {
     const slot = this.#slots.get(name);
     if (!slot) throw new WorkyError("ERR_NOT_FOUND", `no tenant named "${name}"`);
     const old = slot.current;
     slot.current = next;
-    slot.inputs = inputs;
+    slot.inputs = code.inputs;
+    const cronsChanged = String(slot.crons) !== String(code.crons ?? []);
+    slot.crons = code.crons ?? [];
     old.drain().catch(() => {});
+    if (cronsChanged) { for (const listener of this.#cronListeners) listener(); }
     return next;
+  }
+
+  readonly #cronListeners: (() => void)[] = [];
+
+  /** Calls `listener` when a swap changed a tenant's manifest cron triggers. */
+  onCronChange(listener: () => void): void {
+    this.#cronListeners.push(listener);
+  }
+
+  /**
+   * The tenants' configs with the cron triggers of their current artifacts added
+   * (UTC, skip missed runs), what the scheduler runs.
+   */
+  effectiveTenants(): TenantConfig[] {
+    return this.list().map((slot) => {
+      const own = new Set(slot.config.cron.map((c) => c.schedule));
+      const extra = slot.crons.filter((schedule) => !own.has(schedule))
+        .map((schedule) => ({ schedule, timezone: "UTC", catchUp: "skip" as const }));
+      return extra.length ? { ...slot.config, cron: [...slot.config.cron, ...extra] } : slot.config;
+    });
   }
 
   /** The slot serving `host` + `path`, if any. */
@@ -126,6 +160,6 @@ export class DeploymentManager {
   async #build(config: TenantConfig): Promise<TenantSlot> {
     const loaded = await this.#loadModule(config);
     const current = await this.#runtime.deploy(deploymentSpec(config, loaded));
-    return { config, current, inputs: loaded.inputs };
+    return { config, current, inputs: loaded.inputs, crons: loaded.crons ?? [] };
   }
 }

@@ -123,7 +123,14 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
   };
   try {
     await deployments.deployAll(config.tenants);
-    await scheduler.start(config.tenants, (name) => deployments.get(name)?.current);
+    const lookup = (name: string) => deployments.get(name)?.current;
+    await scheduler.start(deployments.effectiveTenants(), lookup);
+    // a deploy or rollback can bring an artifact with other cron triggers
+    deployments.onCronChange(() => {
+      scheduler.cron.configure(deployments.effectiveTenants(), lookup).catch((err) =>
+        logger.log({ level: "error", msg: `cron reconfigure failed: ${err?.message ?? err}` })
+      );
+    });
   } catch (err) {
     await closeAll();
     throw err;

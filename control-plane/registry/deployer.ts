@@ -137,7 +137,12 @@ export class TenantDeployer {
     const artifact: Artifact = await this.#opts.artifacts.get(name, version);
     await verifyArtifact(artifact, { trustedKeys: this.#opts.trustedKeys });
     checkGrants(artifact.manifest, config);
-    return { code: loadableCode(artifact), version: `${name}@${version}`, inputs: [] };
+    return {
+      code: loadableCode(artifact),
+      version: `${name}@${version}`,
+      inputs: [],
+      crons: artifact.manifest.crons,
+    };
   }
 
   /** Serializes work per tenant. */
@@ -246,7 +251,7 @@ export class TenantDeployer {
     const manager = this.#manager();
     const started = await manager.start(tenant, loaded);
     return {
-      commit: () => manager.swap(tenant, started, loaded.inputs),
+      commit: () => manager.swap(tenant, started, loaded),
       abort: () => started.drain(0),
     };
   }
