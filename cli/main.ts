@@ -1,6 +1,6 @@
 /**
  * The `worky` command. Run it as `deno task worky <command>`, or install it:
- * `deno install -A --unstable-worker-options -n worky cli/main.ts`.
+ * `deno install -g -A --unstable-worker-options -n worky --config deno.json cli/main.ts`.
  */
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import { WorkyError } from "../runtime/errors.ts";
