@@ -6,8 +6,11 @@
  */
 import { permissionsKey } from "./permissions.ts";
 import { W_BOOTED, type WorkerPermissions } from "./protocol.ts";
+import { trackWorkerThread } from "./memory/zombie_threads.ts";
 
 const BOOTSTRAP = new URL("./bootstrap.worker.ts", import.meta.url);
+/** How long after a spare is taken its replacement is spawned, ms. */
+const SPARE_REFILL_DELAY_MS = 50;
 /** Permission sets that keep spares while no deployment uses them. */
 const MAX_KEYS = 16;
 
@@ -21,6 +24,8 @@ export class WorkerFactory {
   /** Deployments per permission set; spares live while a set has users. */
   readonly #users = new Map<string, number>();
   readonly #target: number;
+  /** Deferred spare refills per permission set. */
+  readonly #refills = new Map<string, Promise<void>>();
   #closed = false;
 
   constructor(options: WorkerFactoryOptions = {}) {
@@ -31,8 +36,22 @@ export class WorkerFactory {
   take(tenant: string, permissions: WorkerPermissions): Worker {
     const key = permissionsKey(permissions);
     const spare = this.#spares.get(key)?.pop();
-    this.prewarm(permissions);
-    return spare ?? spawn(tenant, permissions);
+    if (!spare) return spawn(tenant, permissions);
+    // The replacement waits until this cold start has answered: `new Worker()` blocks
+    // the main thread for ≈ 11 ms (measured), which would land on this request.
+    if (!this.#refills.has(key)) {
+      this.#refills.set(
+        key,
+        new Promise((resolve) =>
+          setTimeout(() => {
+            this.#refills.delete(key);
+            this.prewarm(permissions);
+            resolve();
+          }, SPARE_REFILL_DELAY_MS)
+        ),
+      );
+    }
+    return spare;
   }
 
   /** Registers a user of this permission set and makes sure a spare exists. */
@@ -71,6 +90,7 @@ export class WorkerFactory {
 
   /** Resolves when every spare of this permission set has booted (benchmarks, tests). */
   async sparesReady(permissions: WorkerPermissions): Promise<void> {
+    await this.#refills.get(permissionsKey(permissions));
     await Promise.all(
       (this.#spares.get(permissionsKey(permissions)) ?? []).map((w) => booted.get(w)),
     );
@@ -107,10 +127,13 @@ function spawnSpare(permissions: WorkerPermissions): Worker {
 }
 
 function spawn(name: string, permissions: WorkerPermissions): Worker {
-  return new Worker(BOOTSTRAP, {
-    type: "module",
-    name: `worky:${name}`,
-    // every key spelled out by toWorkerPermissions(); never "inherit"
-    deno: { permissions },
-  } as WorkerOptions);
+  // the OS thread is remembered so a terminated-but-still-running worker can be found
+  return trackWorkerThread(() =>
+    new Worker(BOOTSTRAP, {
+      type: "module",
+      name: `worky:${name}`,
+      // every key spelled out by toWorkerPermissions(); never "inherit"
+      deno: { permissions },
+    } as WorkerOptions)
+  );
 }
