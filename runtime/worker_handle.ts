@@ -34,6 +34,7 @@ import {
 } from "./protocol.ts";
 import type { BindingHost } from "./bindings/types.ts";
 import { acceptUpgrade, WorkerSockets } from "./websocket/relay.ts";
+import { zombieThreads } from "./memory/zombie_threads.ts";
 
 export type WorkerState = "starting" | "ready" | "dead";
 
@@ -145,6 +146,7 @@ export class WorkerHandle {
     if (this.state === "dead") return;
     this.state = "dead";
     this.#o.worker.terminate();
+    zombieThreads().watch(this.#o.worker, this.tenant, reason); // terminate() can't stop a loop
     const err = new WorkyError(code, `tenant "${this.tenant}": ${reason}`);
     this.#readyReject(err);
     for (const [id, p] of this.#pending) {

@@ -109,12 +109,13 @@ attempt("allocate in a tight synchronous loop (abort the whole process)", async 
     return next === "200 a ok";
   }, 30_000);
   // until the watchdog is done with the stopped thread: it freed its memory, or it was a
-  // runaway and the supervisor restarted the server
+  // runaway and the supervisor replaced the server (graceful handoff) or restarted it
   await until(
     () =>
       lines.some((l) =>
         /^memory watchdog: no runaway/.test(String(l.msg)) ||
-        /^supervisor: server process \d+ exited/.test(String(l.msg))
+        /^supervisor: server process \d+ exited/.test(String(l.msg)) ||
+        /^supervisor: handoff done/.test(String(l.msg))
       ),
     30_000,
   );
