@@ -117,7 +117,7 @@ export async function run(): Promise<Record<string, number | string>> {
     const spinning = await spinningWorkerThreads();
     // workers respawned per bad tenant (the crash-loop backoff keeps these low)
     const respawns = Object.keys(BAD).map((n) =>
-      `${n}:${server.deployments.get(n)?.current.pool.recycled ?? "?"}`
+      `${n}:${server.deployments.get(n)?.current.stats().recycled ?? "?"}`
     ).join(" ");
     return {
       good_success_quiet_pct: Math.round((quiet.ok / quiet.total) * 100_000) / 1000,

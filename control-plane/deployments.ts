@@ -11,11 +11,16 @@ import type { Runtime } from "../runtime/runtime.ts";
 import { bundleModule } from "../runtime/bundler.ts";
 import { deploymentSpec } from "./deployment_spec.ts";
 import { WorkyError } from "../runtime/errors.ts";
+import type { CellDeployment } from "./cells/cell_deployment.ts";
+import type { CellLauncher } from "./cells/cell_launcher.ts";
+
+/** What a slot runs: workers in this process, or a cell process (`limits.isolation`). */
+export type TenantDeployment = Deployment | CellDeployment;
 
 /** One tenant's place in the route table. */
 export interface TenantSlot {
   readonly config: TenantConfig;
-  current: Deployment;
+  current: TenantDeployment;
   /** Local files the current bundle was built from (for the dev watcher). */
   inputs: string[];
   /** Cron expressions the current artifact's manifest declares (UTC); [] for source. */
@@ -44,22 +49,27 @@ async function bundleFromSource(config: TenantConfig): Promise<LoadedModule> {
 export class DeploymentManager {
   readonly #runtime: Runtime;
   readonly #loadModule: ModuleLoader;
+  readonly #cells: CellLauncher | undefined;
   #slots = new Map<string, TenantSlot>();
   #routes = new RouteTable<TenantSlot>([]);
 
-  constructor(runtime: Runtime, options: { loadModule?: ModuleLoader } = {}) {
+  constructor(
+    runtime: Runtime,
+    options: { loadModule?: ModuleLoader; cells?: CellLauncher } = {},
+  ) {
     this.#runtime = runtime;
     this.#loadModule = options.loadModule ?? bundleFromSource;
+    this.#cells = options.cells;
   }
 
   /**
    * Starts `code` as a next version of tenant `name` (module loaded, workers warm) without
    * routing to it: pass the result to {@linkcode swap}. A module that fails to load throws.
    */
-  async start(name: string, code: LoadedModule): Promise<Deployment> {
+  async start(name: string, code: LoadedModule): Promise<TenantDeployment> {
     const slot = this.#slots.get(name);
     if (!slot) throw new WorkyError("ERR_NOT_FOUND", `no tenant named "${name}"`);
-    return await this.#runtime.deploy(deploymentSpec(slot.config, code));
+    return await this.#deploy(slot.config, code);
   }
 
   /**
@@ -91,7 +101,7 @@ export class DeploymentManager {
    * Rebuilds one tenant from its module and swaps it in. On failure the
    * running version keeps serving and the error is thrown.
    */
-  async redeploy(name: string): Promise<Deployment> {
+  async redeploy(name: string): Promise<TenantDeployment> {
     const slot = this.#slots.get(name);
     if (!slot) throw new WorkyError("ERR_NOT_FOUND", `no tenant named "${name}"`);
     const next = await this.#build(slot.config);
@@ -104,9 +114,9 @@ export class DeploymentManager {
    */
   swap(
     name: string,
-    next: Deployment,
+    next: TenantDeployment,
     code: Pick<LoadedModule, "inputs" | "crons"> = { inputs: [] },
-  ): Deployment {
+  ): TenantDeployment {
     const slot = this.#slots.get(name);
     if (!slot) throw new WorkyError("ERR_NOT_FOUND", `no tenant named "${name}"`);
     const old = slot.current;
@@ -159,7 +169,16 @@ export class DeploymentManager {
 
   async #build(config: TenantConfig): Promise<TenantSlot> {
     const loaded = await this.#loadModule(config);
-    const current = await this.#runtime.deploy(deploymentSpec(config, loaded));
+    const current = await this.#deploy(config, loaded);
     return { config, current, inputs: loaded.inputs, crons: loaded.crons ?? [] };
+  }
+
+  /** In a cell when the tenant asks for one or is quarantined; else workers in this process. */
+  async #deploy(config: TenantConfig, code: LoadedModule): Promise<TenantDeployment> {
+    const spec = deploymentSpec(config, code);
+    if (this.#cells && await this.#cells.wants(config)) {
+      return await this.#cells.deploy(spec, config.limits.memoryMb);
+    }
+    return await this.#runtime.deploy(spec);
   }
 }

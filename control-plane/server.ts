@@ -11,6 +11,7 @@ import { Runtime } from "../runtime/runtime.ts";
 import { type Clock, systemClock } from "../runtime/clock.ts";
 import { JsonLogger, type Logger } from "../runtime/logger.ts";
 import { DeploymentManager } from "./deployments.ts";
+import { CellLauncher } from "./cells/cell_launcher.ts";
 import { createIngress } from "./ingress.ts";
 import { healthRoutes } from "./admin/health.ts";
 import { errorResponse } from "./http/error_response.ts";
@@ -48,6 +49,8 @@ export interface ServerOptions {
   artifactDirs?: string[];
   /** Durable Objects tuning (idle eviction, leases, tick). */
   durableObjects?: DurableObjectsOptions;
+  /** Listen with SO_REUSEPORT (Linux): a supervised replacement binds the port before we leave. */
+  reusePort?: boolean;
 }
 
 /** A running Worky server. */
@@ -110,7 +113,17 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
     allowUnsigned: options.allowUnsigned,
     artifactDirs: options.artifactDirs,
   });
-  const deployments = new DeploymentManager(runtime, { loadModule: registry.deployer.loadModule });
+  // tenants with limits.isolation = "cell" (or quarantined) run in child processes
+  const cells = new CellLauncher({
+    dataDir: config.server.dataDir,
+    dbUrl: config.server.dbUrl,
+    logger,
+    secrets,
+  });
+  const deployments = new DeploymentManager(runtime, {
+    loadModule: registry.deployer.loadModule,
+    cells,
+  });
   registry.deployer.attach(deployments);
   /** Stops what started, in order; a failed start and `close()` both end here. */
   const closeAll = async () => {
@@ -171,6 +184,7 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
   const server = Deno.serve({
     hostname,
     port: options.port ?? config.server.port,
+    reusePort: options.reusePort,
     onListen: (addr) => listening.resolve(addr as Deno.NetAddr),
     onError: (err) => {
       const id = newRequestId();
@@ -181,6 +195,7 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
   const addr = await listening.promise;
   // no tenant may dial this port on any local address, whatever its egress config
   const unprotectPort = protectControlPlanePort(addr.port);
+  cells.setControlPlanePort(addr.port);
   const url = `http://${
     addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname
   }:${addr.port}`;

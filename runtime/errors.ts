@@ -34,6 +34,8 @@ export const ERROR_CODES = {
   ERR_INTERNAL: { status: 500, user: false },
   ERR_STORAGE: { status: 500, user: false },
   ERR_UNAVAILABLE: { status: 503, user: false },
+  /** A feature this configuration does not support (e.g. WebSockets to a cell tenant). */
+  ERR_NOT_IMPLEMENTED: { status: 501, user: false },
 } as const;
 
 /** A Worky error code, e.g. `"ERR_CONFIG_INVALID"`. */

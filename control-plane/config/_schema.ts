@@ -173,6 +173,10 @@ export const limitsSchema = z.strictObject({
   max_concurrency_per_worker: intIn(1, 10_000).default(64),
   min_workers: intIn(0, 64).default(0),
   idle_timeout_ms: intIn(1_000, 86_400_000).default(60_000),
+  /** "thread" (in-process worker) or "cell" (a child process of its own: control-plane/cells/). */
+  isolation: z.enum(["thread", "cell"], {
+    error: (iss) => `expected "thread" or "cell", got ${describeValue(iss.input)}`,
+  }).optional(), // absent = "thread"
   ...isolationLimitKeys,
 }).transform(camelKeys);
 

@@ -35,6 +35,11 @@ export interface LimitsConfig extends IsolationLimits {
   minWorkers: number;
   /** Idle time after which a worker above `minWorkers` stops, ms. */
   idleTimeoutMs: number;
+  /**
+   * `"thread"` (default): workers in the server process. `"cell"`: a child process of its own
+   * with a heap cap (control-plane/cells/). Optional for configs built without the schema.
+   */
+  isolation?: "thread" | "cell";
 }
 
 import type { RegistryConfig } from "../registry/registry_config.ts";

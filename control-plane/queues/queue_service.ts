@@ -71,7 +71,7 @@ export class QueueService implements QueueBackend {
   readonly #logger: Logger;
   readonly #leaseMarginMs: number;
   #consumers = new Map<string, Consumer>();
-  #lookup: (tenant: string) => Deployment | undefined = () => undefined;
+  #lookup: (tenant: string) => Pick<Deployment, "event"> | undefined = () => undefined;
   readonly #inFlight = new Set<Promise<void>>();
 
   constructor(options: QueueServiceOptions) {
@@ -91,7 +91,7 @@ export class QueueService implements QueueBackend {
    */
   async configure(
     tenants: TenantConfig[],
-    lookup: (tenant: string) => Deployment | undefined,
+    lookup: (tenant: string) => Pick<Deployment, "event"> | undefined,
   ): Promise<void> {
     this.#lookup = lookup;
     this.#consumers = new Map(

@@ -104,7 +104,7 @@ export class CronScheduler {
   readonly #leaseMarginMs: number;
   #triggers = new Map<string, Trigger>();
   #tenants = new Map<string, TenantConfig>();
-  #lookup: (tenant: string) => Deployment | undefined = () => undefined;
+  #lookup: (tenant: string) => Pick<Deployment, "event"> | undefined = () => undefined;
   readonly #inFlight = new Set<Promise<unknown>>();
 
   constructor(options: CronSchedulerOptions) {
@@ -135,7 +135,7 @@ export class CronScheduler {
    */
   async configure(
     tenants: TenantConfig[],
-    lookup: (tenant: string) => Deployment | undefined,
+    lookup: (tenant: string) => Pick<Deployment, "event"> | undefined,
   ): Promise<void> {
     this.#lookup = lookup;
     this.#tenants = new Map(tenants.map((t) => [t.name, t]));

@@ -96,7 +96,7 @@ export class Scheduler {
   /** Takes the tenants' triggers and consumers, then fires timers on time. */
   async start(
     tenants: TenantConfig[],
-    lookup: (tenant: string) => Deployment | undefined,
+    lookup: (tenant: string) => Pick<Deployment, "event"> | undefined,
   ): Promise<void> {
     await this.cron.configure(tenants, lookup);
     await this.queues.configure(tenants, lookup);

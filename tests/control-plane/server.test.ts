@@ -314,7 +314,7 @@ describe("failures", () => {
     expect(results.every((s) => s === 200)).toBe(true);
     // and the looper tenant itself still answers on another worker (concurrency 1 per worker)
     expect((await fx.fetch("/looper/ok")).status).toBe(200);
-    await fx.server.deployments.get("looper")!.current.pool.drain(0);
+    await fx.server.deployments.get("looper")!.current.drain(0);
     expect((await spinning).status).toBeGreaterThanOrEqual(500);
   });
 });

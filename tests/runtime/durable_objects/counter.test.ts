@@ -21,7 +21,7 @@ it("counts exactly under 100 concurrent clients", async () => {
   expect([...results].sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
   expect(await (await fx.fetch("/counter/exact?m=value")).json()).toBe(100);
   // the work was spread over several workers, but the object lives in one
-  expect(fx.server.deployments.get("t")!.current.pool.size).toBeGreaterThan(1);
+  expect(fx.server.deployments.get("t")!.current.stats().workers).toBeGreaterThan(1);
 });
 
 it("resolves `worky` and `cloudflare:workers` to the same class", async () => {

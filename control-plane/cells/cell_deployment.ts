@@ -1,0 +1,264 @@
+/**
+ * A tenant deployment that runs in a cell (a child process, `runtime/cells/cell_main.ts`) and
+ * looks like a `Deployment` to the DeploymentManager, the ingress and the scheduler: `fetch`,
+ * `event`, `drain`, `stats`, `tenant`, `version`. Requests are relayed over the cell's unix
+ * socket with their bodies streamed both ways; non-fetch events go as a `node:v8`-serialized
+ * POST with the cell's token.
+ *
+ * - The cell dies (OOM abort, kill): requests in flight get 502 `ERR_TENANT_CRASHED`; the
+ *   supervisor (`cell_process.ts`) restarts it and later requests wait for it.
+ * - A worker in the cell timed out (504) or was killed for memory (503): if the cell then keeps
+ *   half a core busy (a thread `terminate()` could not stop), the cell is recycled.
+ * - No answer within the tenant's timeout + 2 s: the cell is killed, 504.
+ * - WebSocket upgrades are refused with 501 `ERR_NOT_IMPLEMENTED`.
+ *
+ * @module
+ */
+import { deserialize, serialize } from "node:v8";
+import type { DeploymentSpec } from "../../runtime/deployment.ts";
+import { type ErrorPayload, WorkyError } from "../../runtime/errors.ts";
+import {
+  CELL_CONTENT_ENCODING_HEADER,
+  CELL_ERROR_HEADER,
+  CELL_OP_HEADER,
+  CELL_REQUEST_ID_HEADER,
+  CELL_TOKEN_HEADER,
+} from "../../runtime/cells/cell_protocol.ts";
+import type { CellIncarnation, CellProcess } from "./cell_process.ts";
+
+/** Extra time the cell gets past the tenant's timeout before the control plane kills it. */
+const DEADLINE_GRACE_MS = 2000;
+/** Errors after which the cell may hold a thread that can't be stopped. */
+const ZOMBIE_SUSPECTS = new Set(["ERR_TENANT_TIMEOUT", "ERR_TENANT_MEMORY"]);
+
+/**
+ * One version of a tenant, served by its cell.
+ *
+ * @example
+ * ```ts ignore
+ * const d = new CellDeployment(spec, cell, token); // cell: a started CellProcess
+ * const res = await d.fetch(new Request("http://shop.example/"), "req-1");
+ * ```
+ */
+export class CellDeployment {
+  readonly startedAt: number = Date.now();
+  readonly #spec: Omit<DeploymentSpec, "code">;
+  readonly #token: string;
+  #inFlight = 0;
+  #draining = false;
+
+  constructor(
+    spec: DeploymentSpec,
+    readonly cell: CellProcess,
+    token: string,
+    private readonly onStopped: () => void = () => {},
+  ) {
+    const { code: _code, ...rest } = spec;
+    this.#spec = rest;
+    this.#token = token;
+  }
+
+  get tenant(): string {
+    return this.#spec.tenant;
+  }
+
+  get version(): string {
+    return this.#spec.version;
+  }
+
+  /** Relays a request to the tenant's `fetch` in the cell. */
+  fetch(request: Request, requestId: string): Promise<Response> {
+    if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
+      return Promise.reject(
+        new WorkyError(
+          "ERR_NOT_IMPLEMENTED",
+          `tenant "${this.tenant}" runs in a cell (limits.isolation = "cell" or quarantined), ` +
+            `and WebSockets to cell tenants are not supported yet`,
+        ),
+      );
+    }
+    const headers = new Headers(request.headers);
+    headers.delete(CELL_OP_HEADER); // a client must never reach the cell's internal operations
+    headers.delete(CELL_TOKEN_HEADER);
+    headers.set(CELL_REQUEST_ID_HEADER, requestId);
+    // fetch would otherwise send its own accept-encoding, one the client never sent
+    if (!headers.has("accept-encoding")) headers.set("accept-encoding", "identity");
+    return this.#call((run) => {
+      const init: RequestInit & { client: Deno.HttpClient; duplex: "half" } = {
+        client: run.client,
+        method: request.method,
+        headers,
+        body: request.body,
+        redirect: "manual",
+        duplex: "half", // the request body streams
+      };
+      return fetch(request.url, init);
+    });
+  }
+
+  /** Runs a non-fetch event (`scheduled`, `queue`, …) in the cell. */
+  async event(kind: string, payload: unknown, requestId: string): Promise<unknown> {
+    const body = serialize({ kind, payload, requestId });
+    const res = await this.#call((run) =>
+      fetch("http://cell.invalid/", {
+        client: run.client,
+        method: "POST",
+        headers: { [CELL_OP_HEADER]: "event", [CELL_TOKEN_HEADER]: this.#token },
+        body,
+      })
+    );
+    const out = deserialize(new Uint8Array(await res.arrayBuffer())) as
+      | { ok: true; value: unknown }
+      | { ok: false; error: ErrorPayload };
+    if (!out.ok) throw WorkyError.from(out.error);
+    return out.value;
+  }
+
+  /** Tells a running cell the control plane's port (refused to its tenant). */
+  async setControlPlanePort(port: number): Promise<void> {
+    const run = await this.cell.serving();
+    const res = await fetch("http://cell.invalid/", {
+      client: run.client,
+      method: "POST",
+      headers: { [CELL_OP_HEADER]: "port", [CELL_TOKEN_HEADER]: this.#token },
+      body: String(port),
+    });
+    await res.body?.cancel();
+  }
+
+  /** Stops taking requests, waits for in-flight ones (bounded), then stops the cell. */
+  async drain(graceMs: number = this.#spec.limits.timeoutMs): Promise<void> {
+    this.#draining = true;
+    const deadline = performance.now() + graceMs;
+    while (this.#inFlight > 0 && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await this.cell.stop();
+    this.onStopped();
+  }
+
+  stats() {
+    const run = this.cell.current;
+    return {
+      tenant: this.tenant,
+      version: this.version,
+      workers: run && !run.exit ? 1 : 0,
+      inFlight: this.#inFlight,
+      recycled: this.cell.restarts,
+      isolation: "cell" as const,
+      pid: run?.pid,
+    };
+  }
+
+  async #call(send: (run: CellIncarnation) => Promise<Response>): Promise<Response> {
+    if (this.#draining) {
+      throw new WorkyError("ERR_UNAVAILABLE", `tenant "${this.tenant}" is shutting down`);
+    }
+    this.#inFlight++;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const run = await this.cell.serving();
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          run.kill(`it did not answer within ${this.#spec.limits.timeoutMs} ms + grace`);
+          reject(
+            new WorkyError(
+              "ERR_TENANT_TIMEOUT",
+              `tenant "${this.tenant}": its cell did not answer within ` +
+                `${this.#spec.limits.timeoutMs} ms (limits.timeout_ms); the cell was restarted`,
+            ),
+          );
+        }, this.#spec.limits.timeoutMs + DEADLINE_GRACE_MS);
+      });
+      let res: Response;
+      try {
+        res = await Promise.race([send(run), deadline]);
+      } catch (err) {
+        if (err instanceof WorkyError) throw err;
+        throw await this.#crashed(run, err);
+      }
+      if (res.headers.has(CELL_ERROR_HEADER)) {
+        const e = await cellError(res);
+        if (ZOMBIE_SUSPECTS.has(e.code)) this.#recycleIfSpinning(run, e.code);
+        throw e;
+      }
+      const encoding = res.headers.get(CELL_CONTENT_ENCODING_HEADER);
+      return encoding === null ? res : restoreEncoding(res, encoding);
+    } finally {
+      clearTimeout(timer);
+      this.#inFlight--;
+    }
+  }
+
+  /** The relay failed: name what happened to the cell. */
+  async #crashed(run: CellIncarnation, err: unknown): Promise<WorkyError> {
+    const status = await Promise.race([
+      run.status,
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), 500)),
+    ]);
+    if (status) {
+      return new WorkyError(
+        "ERR_TENANT_CRASHED",
+        `tenant "${this.tenant}": its cell process (pid ${run.pid}) exited with code ` +
+          `${status.code}${status.signal ? ` (signal ${status.signal})` : ""} while handling ` +
+          `the request; it is being restarted`,
+      );
+    }
+    return new WorkyError(
+      "ERR_TENANT_CRASHED",
+      `tenant "${this.tenant}": the relay to its cell (pid ${run.pid}) failed: ${
+        (err as Error)?.message ?? err
+      }`,
+    );
+  }
+
+  /**
+   * After a timeout or memory kill in the cell: if the cell burns ≥ 50 % of a core over the
+   * next 500 ms (an idle cell burns ~0; two shared cores can starve a spinning thread), a worker thread is still running that `terminate()` could not stop: recycle.
+   */
+  #recycleIfSpinning(run: CellIncarnation, code: string) {
+    const before = processCpuMs(run.pid);
+    const t0 = performance.now();
+    setTimeout(() => {
+      const after = processCpuMs(run.pid);
+      const busy = before === undefined || after === undefined
+        ? 1
+        : (after - before) / (performance.now() - t0);
+      if (busy >= 0.5) {
+        run.kill(`${code}: a worker thread kept ${Math.round(busy * 100)}% of a core busy`);
+      }
+    }, 500);
+  }
+}
+
+/** utime + stime of a process from `/proc/<pid>/stat`, ms; undefined if unreadable. */
+function processCpuMs(pid: number): number | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10; // USER_HZ = 100
+  } catch {
+    return undefined;
+  }
+}
+
+/** Puts back the `content-encoding` the cell renamed (`cell_protocol.ts`). */
+function restoreEncoding(res: Response, encoding: string): Response {
+  const headers = new Headers(res.headers);
+  headers.delete(CELL_CONTENT_ENCODING_HEADER);
+  headers.set("content-encoding", encoding);
+  return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
+}
+
+async function cellError(res: Response): Promise<WorkyError> {
+  let payload: unknown;
+  try {
+    payload = ((await res.json()) as { error?: unknown }).error;
+  } catch {
+    payload = undefined;
+  }
+  const e = WorkyError.from(payload ?? `cell answered ${res.status} without an error body`);
+  const retry = res.headers.get("retry-after");
+  if (retry) e.retryAfterMs = Number(retry) * 1000;
+  return e;
+}

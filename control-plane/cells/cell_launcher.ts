@@ -1,0 +1,170 @@
+/**
+ * Decides which tenants run in cells and starts their {@linkcode CellDeployment}s.
+ *
+ * A tenant runs in a cell when `[tenants.<name>.limits] isolation = "cell"`, or when it is in
+ * the quarantine record (`<dataDir>/quarantine.json`, `runtime/memory/quarantine.ts`: a worker
+ * of it could not be stopped). A cell holds exactly one tenant: whatever takes the process down
+ * is that tenant's doing, so blame (and the quarantine record) is never ambiguous and no other
+ * tenant shares its restarts.
+ *
+ * @module
+ */
+import { dirname } from "node:path";
+import type { TenantConfig } from "../config/types.ts";
+import type { DeploymentSpec } from "../../runtime/deployment.ts";
+import type { Logger } from "../../runtime/logger.ts";
+import { WorkyError } from "../../runtime/errors.ts";
+import { type Quarantine, readQuarantine } from "../../runtime/memory/quarantine.ts";
+import type { CellInit } from "../../runtime/cells/cell_protocol.ts";
+import { cellHeapMb, cellPermissionFlags } from "./cell_flags.ts";
+import { CellProcess } from "./cell_process.ts";
+import { CellDeployment } from "./cell_deployment.ts";
+
+const CODE_DIR = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+/** Unix socket paths are limited to 108 bytes. */
+const MAX_SOCKET_PATH = 100;
+
+/** Where a tenant's decrypted secrets come from (`control-plane/secrets/secret_store.ts`). */
+interface SecretSource {
+  forTenant(tenant: string): Promise<Record<string, string>>;
+}
+
+/** Options of {@linkcode CellLauncher}. */
+export interface CellLauncherOptions {
+  dataDir: string;
+  /** The control plane's libSQL URL; cells open the same database. */
+  dbUrl: string;
+  logger: Logger;
+  secrets?: SecretSource;
+}
+
+/**
+ * Starts tenants in cells.
+ *
+ * @example
+ * ```ts ignore
+ * const cells = new CellLauncher({ dataDir, dbUrl, logger, secrets });
+ * if (await cells.wants(config)) slot.current = await cells.deploy(config, spec);
+ * ```
+ */
+export class CellLauncher {
+  readonly #o: CellLauncherOptions;
+  readonly #live = new Set<CellDeployment>();
+  #port: number | undefined;
+  #socketDir: string | undefined;
+
+  constructor(options: CellLauncherOptions) {
+    this.#o = options;
+  }
+
+  /** True when `tenant` must run in a cell (config, or the quarantine record). */
+  async wants(tenant: TenantConfig): Promise<boolean> {
+    const quarantined = (await this.#quarantine())[tenant.name];
+    const configured = tenant.limits.isolation === "cell";
+    if (!configured && !quarantined) return false;
+    if (Object.keys(tenant.durableObjects ?? {}).length) {
+      if (configured) {
+        throw new WorkyError(
+          "ERR_CONFIG_INVALID",
+          `tenant "${tenant.name}": limits.isolation = "cell" does not support durable_objects ` +
+            `yet; use isolation = "thread"`,
+        );
+      }
+      this.#o.logger.log({
+        level: "warn",
+        msg: `tenant "${tenant.name}" is quarantined (${quarantined!.reason}) but binds Durable ` +
+          `Objects, which cells don't support yet: it keeps running in-process`,
+        tenant: tenant.name,
+      });
+      return false;
+    }
+    if (quarantined && !configured) {
+      this.#o.logger.log({
+        level: "warn",
+        msg:
+          `tenant "${tenant.name}" runs in a cell of its own: quarantined ${quarantined.count}× ` +
+          `(${quarantined.reason})`,
+        tenant: tenant.name,
+      });
+    }
+    return true;
+  }
+
+  /** Starts `spec` in a new cell; resolves once its module loaded there. */
+  async deploy(spec: DeploymentSpec, memoryMb: number): Promise<CellDeployment> {
+    const dbFile = localDbFile(this.#o.dbUrl, spec.tenant);
+    const socketDir = await this.#socketDirectory();
+    const token = crypto.randomUUID();
+    const init: CellInit = {
+      spec,
+      secrets: await this.#o.secrets?.forTenant(spec.tenant) ?? {},
+      dbUrl: this.#o.dbUrl,
+      socketPath: `${socketDir}/c-${token.slice(0, 8)}.sock`,
+      token,
+      controlPlanePort: this.#port,
+    };
+    const dataDirs = [
+      ...new Set([this.#o.dataDir, socketDir, ...(dbFile ? [dirname(dbFile)] : [])]),
+    ];
+    const flags = [
+      `--v8-flags=--max-old-space-size=${cellHeapMb(memoryMb)}`,
+      ...cellPermissionFlags(spec.permissions, {
+        codeDir: CODE_DIR,
+        dataDirs,
+        socketPath: init.socketPath,
+        dbHost: dbFile ? undefined : new URL(this.#o.dbUrl).host,
+      }),
+    ];
+    const cell = new CellProcess({
+      tenant: spec.tenant,
+      init,
+      flags,
+      denoConfig: `${CODE_DIR}/deno.json`,
+      logger: this.#o.logger,
+    });
+    await cell.start();
+    const deployment = new CellDeployment(spec, cell, token, () => this.#live.delete(deployment));
+    this.#live.add(deployment);
+    return deployment;
+  }
+
+  /** The control plane listens on `port`: every cell, now and later, refuses it to tenants. */
+  setControlPlanePort(port: number): void {
+    this.#port = port;
+    for (const d of this.#live) d.setControlPlanePort(port).catch(() => {});
+  }
+
+  /** The quarantine record; an unreadable one is logged and ignored (never blocks a start). */
+  async #quarantine(): Promise<Quarantine> {
+    try {
+      return await readQuarantine(this.#o.dataDir);
+    } catch (err) {
+      this.#o.logger.log({
+        level: "error",
+        msg: `cells: ignoring the quarantine record: ${(err as Error).message}`,
+      });
+      return {};
+    }
+  }
+
+  async #socketDirectory(): Promise<string> {
+    if (this.#socketDir) return this.#socketDir;
+    let dir = `${this.#o.dataDir.replace(/\/+$/, "")}/cells`;
+    if (dir.length + 16 > MAX_SOCKET_PATH) dir = await Deno.makeTempDir({ prefix: "worky-cells-" });
+    await Deno.mkdir(dir, { recursive: true });
+    return this.#socketDir = dir;
+  }
+}
+
+/** The database file a cell opens (null for a libSQL server); `:memory:` can't be shared. */
+function localDbFile(url: string, tenant: string): string | null {
+  if (url === ":memory:" || url === "file::memory:") {
+    throw new WorkyError(
+      "ERR_CONFIG_INVALID",
+      `tenant "${tenant}" runs in a cell, which needs a database file or server ` +
+        `(db_url is ${url}: a private in-memory database)`,
+    );
+  }
+  const m = /^file:(?:\/\/[^/?#]*)?([^?#]*)/i.exec(url);
+  return m ? decodeURIComponent(m[1]) : null;
+}

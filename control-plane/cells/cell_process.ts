@@ -1,0 +1,279 @@
+/**
+ * One supervised cell process (`runtime/cells/cell_main.ts`) and the HTTP client that reaches
+ * its unix socket. A cell that exits is restarted at once, then after 100 ms doubling per death
+ * while it lived less than 10 s (at most 10 s); while a restart waits longer than a second,
+ * requests are refused with 503 `ERR_TENANT_CRASH_LOOP` and `retry-after`. Every exit is logged
+ * with its code, signal and the end of its stderr.
+ *
+ * @module
+ */
+import type { LogEntry, Logger } from "../../runtime/logger.ts";
+import { WorkyError } from "../../runtime/errors.ts";
+import {
+  CELL_FAILED_FIELD,
+  CELL_READY_FIELD,
+  type CellInit,
+} from "../../runtime/cells/cell_protocol.ts";
+
+const CELL_MAIN = new URL("../../runtime/cells/cell_main.ts", import.meta.url).pathname;
+const HEALTHY_AFTER_MS = 10_000;
+/** Environment a cell keeps (nothing else of ours: no WORKY_SECRET_KEY, no tokens). */
+const KEPT_ENV = ["PATH", "HOME", "DENO_DIR", "TMPDIR", "NO_COLOR", "LANG", "TZ"];
+
+/** The delay before restarting a cell that died `streak` times in a row (0 = at once). */
+export function cellRestartDelayMs(streak: number): number {
+  return streak <= 1 ? 0 : Math.min(10_000, 100 * 2 ** (streak - 2));
+}
+
+/** One run of the cell process. */
+export interface CellIncarnation {
+  readonly pid: number;
+  /** Reaches the cell's socket (a new client per run: no stale keep-alive connections). */
+  readonly client: Deno.HttpClient;
+  readonly status: Promise<Deno.CommandStatus>;
+  /** Set once the process ended. */
+  exit?: Deno.CommandStatus;
+  /** Kills this run (SIGKILL); the supervisor starts the next one. */
+  kill(reason: string): void;
+}
+
+/** Options of {@linkcode CellProcess}. */
+export interface CellProcessOptions {
+  tenant: string;
+  /** Written to the cell's stdin on every start. */
+  init: CellInit;
+  /** `deno run` flags before the main module (heap cap, permissions). */
+  flags: string[];
+  /** `deno.json` of the repository (import map, npm resolution). */
+  denoConfig: string;
+  logger: Logger;
+}
+
+/**
+ * Starts, watches and restarts one cell.
+ *
+ * @example
+ * ```ts ignore
+ * const cell = new CellProcess({ tenant: "shop", init, flags, denoConfig, logger });
+ * await cell.start(); // throws if the tenant's module fails to load in the cell
+ * const run = await cell.serving();
+ * await fetch("http://shop.example/", { client: run.client });
+ * await cell.stop();
+ * ```
+ */
+export class CellProcess {
+  readonly #o: CellProcessOptions;
+  #current: CellIncarnation | undefined;
+  #ready = Promise.withResolvers<CellIncarnation>();
+  #stopping = false;
+  #streak = 0;
+  #backoffUntil = 0;
+  #started = false;
+  /** Restarts after a death since the cell started. */
+  restarts = 0;
+
+  constructor(options: CellProcessOptions) {
+    this.#o = options;
+    this.#ready.promise.catch(() => {});
+  }
+
+  /** The running incarnation, if it serves. */
+  get current(): CellIncarnation | undefined {
+    return this.#current;
+  }
+
+  /** Starts the first run; rejects (with the cell's own error) if it does not come up. */
+  async start(): Promise<void> {
+    const run = this.#spawn();
+    const failure = await Promise.race([
+      this.#ready.promise.then(() => null),
+      run.status.then(() => this.#startError(run)),
+    ]);
+    if (failure) {
+      this.#stopping = true;
+      throw failure;
+    }
+    this.#started = true;
+  }
+
+  /** The run to send a request to: now, after a restart in progress, or a crash-loop refusal. */
+  serving(): Promise<CellIncarnation> {
+    if (this.#stopping) {
+      return Promise.reject(
+        new WorkyError("ERR_UNAVAILABLE", `tenant "${this.#o.tenant}": its cell is stopping`),
+      );
+    }
+    const wait = this.#backoffUntil - performance.now();
+    if (wait > 1000) {
+      const e = new WorkyError(
+        "ERR_TENANT_CRASH_LOOP",
+        `tenant "${this.#o.tenant}": its cell process keeps dying (${this.#streak} times in a ` +
+          `row); restarting in ${Math.ceil(wait)} ms`,
+      );
+      e.retryAfterMs = wait;
+      return Promise.reject(e);
+    }
+    return this.#ready.promise;
+  }
+
+  /** Stops for good: EOF on its stdin (it drains), SIGKILL after `graceMs`. */
+  async stop(graceMs = 3000): Promise<void> {
+    this.#stopping = true;
+    const run = this.#current ?? undefined;
+    this.#ready.reject(new WorkyError("ERR_UNAVAILABLE", `tenant "${this.#o.tenant}" stopped`));
+    if (!run || run.exit) return;
+    const timer = setTimeout(() => run.kill("did not stop in time"), graceMs);
+    (run as Incarnation).closeStdin();
+    await run.status;
+    clearTimeout(timer);
+    await Deno.remove(this.#o.init.socketPath).catch(() => {}); // left by a killed cell
+  }
+
+  #spawn(): Incarnation {
+    const env: Record<string, string> = { NO_COLOR: "1" };
+    for (const k of KEPT_ENV) {
+      const v = Deno.env.get(k);
+      if (v !== undefined) env[k] = v;
+    }
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--unstable-worker-options",
+        "--no-prompt",
+        "--config",
+        this.#o.denoConfig,
+        ...this.#o.flags,
+        CELL_MAIN,
+      ],
+      clearEnv: true,
+      env,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const run = new Incarnation(child, this.#o.init.socketPath, this.#o.tenant, this.#o.logger);
+    this.#current = run;
+    const stdin = child.stdin.getWriter();
+    stdin.write(new TextEncoder().encode(JSON.stringify(this.#o.init) + "\n")).catch(() => {});
+    run.closeStdin = () => void stdin.close().catch(() => {});
+    run.onReady = () => {
+      if (this.#current === run && !this.#stopping) {
+        this.#ready.resolve(run);
+      }
+    };
+    const startedAt = performance.now();
+    run.status.then((status) => this.#died(run, status, performance.now() - startedAt));
+    return run;
+  }
+
+  #died(run: Incarnation, status: Deno.CommandStatus, livedMs: number) {
+    run.client.close();
+    if (this.#current !== run) return;
+    if (this.#stopping) return;
+    if (!this.#started) return; // the first start failed: start() reports it
+    this.#streak = livedMs < HEALTHY_AFTER_MS ? this.#streak + 1 : 1;
+    const delay = cellRestartDelayMs(this.#streak);
+    this.#backoffUntil = performance.now() + delay;
+    this.#o.logger.log({
+      level: "error",
+      msg: `cell of tenant "${this.#o.tenant}" (pid ${run.pid}) exited with code ${status.code}` +
+        (status.signal ? ` (signal ${status.signal})` : "") +
+        (run.killedFor ? `, killed because ${run.killedFor}` : "") +
+        `; restarting in ${delay} ms` + (run.stderrTail ? `; stderr: ${run.stderrTail}` : ""),
+      tenant: this.#o.tenant,
+      code: status.code,
+      signal: status.signal,
+      restarts: this.#streak,
+    });
+    // requests from now on wait for the next run
+    this.#ready = Promise.withResolvers<CellIncarnation>();
+    this.#ready.promise.catch(() => {});
+    setTimeout(() => {
+      if (this.#stopping) return;
+      this.restarts++;
+      this.#spawn();
+    }, delay);
+  }
+
+  async #startError(run: Incarnation): Promise<WorkyError> {
+    await run.stdoutDone;
+    if (run.failure) return WorkyError.from(run.failure);
+    const s = run.exit!;
+    return new WorkyError(
+      "ERR_INTERNAL",
+      `tenant "${this.#o.tenant}": its cell process exited with code ${s.code}` +
+        (s.signal ? ` (signal ${s.signal})` : "") + ` before serving; stderr: ${run.stderrTail}`,
+    );
+  }
+}
+
+class Incarnation implements CellIncarnation {
+  readonly pid: number;
+  readonly client: Deno.HttpClient;
+  readonly status: Promise<Deno.CommandStatus>;
+  readonly stdoutDone: Promise<void>;
+  exit?: Deno.CommandStatus;
+  serving = false;
+  failure: unknown;
+  killedFor = "";
+  stderrTail = "";
+  onReady = () => {};
+  closeStdin = () => {};
+
+  constructor(
+    readonly child: Deno.ChildProcess,
+    socketPath: string,
+    readonly tenant: string,
+    readonly logger: Logger,
+  ) {
+    this.pid = child.pid;
+    this.client = Deno.createHttpClient({ proxy: { transport: "unix", path: socketPath } });
+    this.status = child.status.then((s) => (this.exit = s));
+    this.stdoutDone = this.#readStdout(child.stdout);
+    this.#readStderr(child.stderr);
+  }
+
+  kill(reason: string): void {
+    if (this.exit) return;
+    this.killedFor ||= reason;
+    try {
+      this.child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }
+
+  /** JSON log lines → our logger (tagged with the cell's pid); the ready/failed markers. */
+  async #readStdout(stream: ReadableStream<Uint8Array>) {
+    let buf = "";
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+      buf += text;
+      let nl: number;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line) this.#line(line);
+      }
+    }
+  }
+
+  #line(line: string) {
+    let entry: Record<string, unknown>;
+    try {
+      entry = JSON.parse(line);
+    } catch {
+      entry = { level: "info", msg: line, tenant: this.tenant };
+    }
+    if (entry[CELL_READY_FIELD]) {
+      this.serving = true;
+      this.onReady();
+    }
+    if (entry[CELL_FAILED_FIELD]) this.failure = entry[CELL_FAILED_FIELD];
+    delete entry.time;
+    this.logger.log({ ...entry, cellPid: this.pid } as unknown as LogEntry);
+  }
+
+  async #readStderr(stream: ReadableStream<Uint8Array>) {
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+      this.stderrTail = (this.stderrTail + text).slice(-2000);
+    }
+  }
+}

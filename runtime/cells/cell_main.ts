@@ -1,0 +1,173 @@
+/**
+ * A cell: a child process that runs ONE tenant's deployment, so that what its code does to the
+ * process (a synchronous loop that `worker.terminate()` cannot stop, an allocation loop that
+ * reaches V8's heap limit and aborts the process) ends this process only. Started by
+ * `control-plane/cells/cell_process.ts` with a V8 heap cap and only the permissions the tenant
+ * needs; see "Cells" in `docs/architecture.md`.
+ *
+ * - stdin: one JSON line ({@linkcode CellInit}), then nothing; EOF (the control plane is gone)
+ *   stops the cell.
+ * - stdout: JSON log lines (tenant `console.*` included); the one with `cellReady` says it serves.
+ * - It opens the control plane's libSQL database (KV, queue producers: multi-process safe) and
+ *   serves HTTP on `init.socketPath` (a unix socket). A request is the tenant's `fetch`; a
+ *   request with the cell's token and `x-worky-cell-op: event` runs a non-fetch event whose
+ *   payload and result are `node:v8`-serialized.
+ * - A worker timed out or killed for memory leaves a thread `terminate()` could not stop, so the
+ *   control plane recycles the cell; the memory watchdog's runaway verdict exits it at once.
+ *
+ * @module
+ */
+import { deserialize, serialize } from "node:v8";
+import { openDatabase } from "../../control-plane/storage/database.ts";
+import { LibsqlKvStore } from "../../control-plane/storage/kv_store.ts";
+import { TimerService } from "../../control-plane/scheduler/timer_service.ts";
+import { QueueService } from "../../control-plane/queues/queue_service.ts";
+import { errorResponse } from "../../control-plane/http/error_response.ts";
+import { Runtime } from "../runtime.ts";
+import { JsonLogger } from "../logger.ts";
+import { systemClock } from "../clock.ts";
+import { WorkyError } from "../errors.ts";
+import { protectControlPlanePort } from "../egress.ts";
+import type { Deployment } from "../deployment.ts";
+import {
+  CELL_CONTENT_ENCODING_HEADER,
+  CELL_ERROR_HEADER,
+  CELL_EXIT_RUNAWAY,
+  CELL_EXIT_START_FAILED,
+  CELL_FAILED_FIELD,
+  CELL_OP_HEADER,
+  CELL_READY_FIELD,
+  CELL_REQUEST_ID_HEADER,
+  CELL_TOKEN_HEADER,
+  type CellInit,
+} from "./cell_protocol.ts";
+
+const logger = new JsonLogger();
+const stdin = Deno.stdin.readable.getReader();
+const init = await readInit();
+const tenant = init.spec.tenant;
+let unprotect = init.controlPlanePort ? protectControlPlanePort(init.controlPlanePort) : () => {};
+
+const database = await openDatabase(init.dbUrl, { migrate: false });
+const timers = new TimerService({ client: database.client, clock: systemClock }); // never started
+const runtime = new Runtime({
+  logger,
+  spares: 0, // one tenant: its pool is the only user of its permission set
+  services: {
+    kv: new LibsqlKvStore(database),
+    secrets: { forTenant: () => Promise.resolve(init.secrets) },
+    queues: new QueueService({ client: database.client, timers, clock: systemClock, logger }),
+  },
+});
+runtime.watchdog.onRunaway = (_tenant, mb) => {
+  logger.log({
+    level: "error",
+    msg: `cell of tenant "${tenant}": a worker ran away with ${mb} MiB; the cell exits`,
+    tenant,
+  });
+  Deno.exit(CELL_EXIT_RUNAWAY);
+};
+
+let deployment: Deployment;
+try {
+  deployment = await runtime.deploy(init.spec);
+} catch (err) {
+  const e = WorkyError.from(err);
+  logger.log({ level: "error", msg: e.message, tenant, [CELL_FAILED_FIELD]: e.toJSON() });
+  Deno.exit(CELL_EXIT_START_FAILED);
+}
+
+try {
+  await Deno.remove(init.socketPath);
+} catch { /* not there */ }
+const listening = Promise.withResolvers<void>();
+const server = Deno.serve({
+  path: init.socketPath,
+  onListen: () => listening.resolve(),
+  onError: (err) => errorResponse(err, "cell"),
+}, handle);
+await listening.promise;
+logger.log({
+  level: "info",
+  msg: `cell of tenant "${tenant}" serving on ${init.socketPath}`,
+  tenant,
+  pid: Deno.pid,
+  [CELL_READY_FIELD]: true,
+});
+
+Deno.addSignalListener("SIGTERM", () => void shutdown());
+// the control plane closed our stdin (it stopped or died): drain and exit
+for (;;) {
+  const { done } = await stdin.read().catch(() => ({ done: true }));
+  if (done) break;
+}
+await shutdown();
+
+function handle(request: Request): Response | Promise<Response> {
+  const op = request.headers.get(CELL_OP_HEADER);
+  if (op !== null) return internal(op, request);
+  const requestId = request.headers.get(CELL_REQUEST_ID_HEADER) ?? crypto.randomUUID();
+  return deployment.fetch(request, requestId).then(keepEncoding, (err) => failed(err, requestId));
+}
+
+/** Hides `content-encoding` from the relay's fetch, which would decompress the body. */
+function keepEncoding(res: Response): Response {
+  const encoding = res.headers.get("content-encoding");
+  if (encoding === null) return res;
+  const headers = new Headers(res.headers);
+  headers.delete("content-encoding");
+  headers.set(CELL_CONTENT_ENCODING_HEADER, encoding);
+  return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
+}
+
+async function internal(op: string, request: Request): Promise<Response> {
+  if (request.headers.get(CELL_TOKEN_HEADER) !== init.token) {
+    return failed(new WorkyError("ERR_FORBIDDEN", "cell operation without the cell's token"), "");
+  }
+  if (op === "event") {
+    const { kind, payload, requestId } = deserialize(
+      new Uint8Array(await request.arrayBuffer()),
+    ) as { kind: string; payload: unknown; requestId: string };
+    try {
+      const value = await deployment.event(kind, payload, requestId);
+      return new Response(serialize({ ok: true, value }));
+    } catch (err) {
+      return new Response(serialize({ ok: false, error: WorkyError.from(err).toJSON() }));
+    }
+  }
+  if (op === "port") {
+    unprotect();
+    unprotect = protectControlPlanePort(Number(await request.text()));
+    return new Response("ok");
+  }
+  return failed(new WorkyError("ERR_BAD_REQUEST", `unknown cell operation "${op}"`), "");
+}
+
+function failed(err: unknown, requestId: string): Response {
+  const res = errorResponse(err, requestId);
+  res.headers.set(CELL_ERROR_HEADER, "1");
+  return res;
+}
+
+async function readInit(): Promise<CellInit> {
+  const decoder = new TextDecoder();
+  let text = "";
+  for (;;) {
+    const { value, done } = await stdin.read();
+    if (done) throw new Error("cell: stdin ended before the init line");
+    text += decoder.decode(value, { stream: true });
+    const nl = text.indexOf("\n");
+    if (nl >= 0) return JSON.parse(text.slice(0, nl)) as CellInit;
+  }
+}
+
+async function shutdown(): Promise<never> {
+  const timer = setTimeout(() => Deno.exit(0), 2000);
+  await deployment.drain(1000).catch(() => {});
+  await server.shutdown().catch(() => {});
+  await Deno.remove(init.socketPath).catch(() => {});
+  clearTimeout(timer);
+  runtime.close();
+  database.close();
+  Deno.exit(0);
+}

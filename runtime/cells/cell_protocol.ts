@@ -1,0 +1,49 @@
+/**
+ * What the control plane and a cell process (`cell_main.ts`) say to each other: the init
+ * message (one JSON line on the cell's stdin), the headers of the relay over the cell's unix
+ * socket, and the log fields that mark the cell ready or failed. Types and constants only.
+ *
+ * @module
+ */
+import type { DeploymentSpec } from "../deployment.ts";
+
+/** The first (and only) line the control plane writes to a cell's stdin. */
+export interface CellInit {
+  /** The tenant's deployment, code included (bundled once by the control plane). */
+  spec: DeploymentSpec;
+  /** The tenant's decrypted secrets (never in argv, a file or a log line). */
+  secrets: Record<string, string>;
+  /** The control plane's libSQL URL (the same database: KV, queues). */
+  dbUrl: string;
+  /** Unix socket the cell serves on. */
+  socketPath: string;
+  /** Required in {@linkcode CELL_TOKEN_HEADER} on internal operations. */
+  token: string;
+  /** The control plane's listening port, refused to tenants on every local address. */
+  controlPlanePort?: number;
+}
+
+/** Carries the control plane's request id to the cell. */
+export const CELL_REQUEST_ID_HEADER = "x-worky-cell-request-id";
+/** Names an internal operation (`event`, `port`) instead of a tenant request. */
+export const CELL_OP_HEADER = "x-worky-cell-op";
+/** The cell's token; an op without it is refused. */
+export const CELL_TOKEN_HEADER = "x-worky-cell-token";
+/** On a cell's answer: the body is a Worky JSON error, not the tenant's response. */
+export const CELL_ERROR_HEADER = "x-worky-cell-error";
+
+/**
+ * A tenant response's `content-encoding`, renamed on the way through the cell's socket: Deno's
+ * fetch would decompress the body but keep the header. The control plane renames it back.
+ */
+export const CELL_CONTENT_ENCODING_HEADER = "x-worky-cell-content-encoding";
+
+/** Log-line field: the cell serves (its module loaded). */
+export const CELL_READY_FIELD = "cellReady";
+/** Log-line field: the cell could not start; the value is `{ code, message }`. */
+export const CELL_FAILED_FIELD = "cellFailed";
+
+/** Exit code of a cell that stops because a worker thread could not be stopped. */
+export const CELL_EXIT_RUNAWAY = 75;
+/** Exit code of a cell whose tenant failed to start. */
+export const CELL_EXIT_START_FAILED = 3;

@@ -1,0 +1,259 @@
+/**
+ * Tenants in cells (`limits.isolation = "cell"`, or quarantined): each runs in a child process
+ * of its own (control-plane/cells/, runtime/cells/cell_main.ts), reached over a unix socket.
+ * Real processes throughout: the fixture server in this process, real cell processes, real
+ * libSQL files, and for the out-of-memory case a real Worky child process.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type Fixture,
+  rawRequest,
+  startFixture,
+  until,
+  writeTree,
+} from "../../_helpers/fixture.ts";
+import { startWorkyChild, type WorkyProcess } from "../../_helpers/worky_process.ts";
+import { LibsqlKvStore } from "../../../control-plane/storage/kv_store.ts";
+import type { CellDeployment } from "../../../control-plane/cells/cell_deployment.ts";
+import { recordQuarantine } from "../../../runtime/memory/quarantine.ts";
+
+const CELL_TENANT = `export default {
+  async fetch(req, env, ctx) {
+    const path = new URL(req.url).pathname;
+    if (path.endsWith("/kv")) {
+      await env.KV.put("k", "from the cell");
+      return new Response(await env.KV.get("k"));
+    }
+    if (path.endsWith("/echo")) {
+      let n = 0, chunks = 0;
+      for await (const c of req.body) { n += c.length; chunks++; }
+      return new Response(JSON.stringify({ n, chunks, method: req.method, url: req.url,
+        header: req.headers.get("x-test") }));
+    }
+    if (path.endsWith("/stream")) {
+      const enc = new TextEncoder();
+      return new Response(new ReadableStream({
+        async start(c) {
+          for (let i = 0; i < 3; i++) { c.enqueue(enc.encode("part" + i + ";")); await new Promise((r) => setTimeout(r, 5)); }
+          c.close();
+        },
+      }));
+    }
+    if (path.endsWith("/loop")) { while (true) {} }
+    if (path.endsWith("/ae")) return new Response(String(req.headers.get("accept-encoding")));
+    if (path.endsWith("/gz")) {
+      const gz = new Blob(["compressed by the tenant"]).stream().pipeThrough(new CompressionStream("gzip"));
+      return new Response(gz, { headers: { "content-encoding": "gzip" } });
+    }
+    if (path.endsWith("/secret")) return new Response(String(env.GREETING));
+    return new Response("hello from pid-less cell " + req.method);
+  },
+  async scheduled(event, env) { await env.KV.put("cron", event.cron); },
+};`;
+
+/** CPU time of this process (all its threads), ms. */
+function ownCpuMs(): number {
+  const stat = Deno.readTextFileSync("/proc/self/stat");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+function cellOf(fx: Fixture, tenant: string): CellDeployment {
+  return fx.server.deployments.get(tenant)!.current as CellDeployment;
+}
+
+describe('a tenant with isolation = "cell"', () => {
+  let fx: Fixture;
+  beforeAll(async () => {
+    fx = await startFixture({
+      "cell.ts": CELL_TENANT,
+      "thread.ts": `export default { fetch: () => new Response("thread ok") };`,
+      "worky.toml": `[tenants.celly]\nmodule = "cell.ts"\nroutes = ["*/c/*"]\nkv = ["KV"]\n` +
+        `vars = { GREETING = "hi" }\n` +
+        `[tenants.celly.limits]\nisolation = "cell"\ntimeout_ms = 1000\n` +
+        `[tenants.thready]\nmodule = "thread.ts"\nroutes = ["*/t/*"]\n`,
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await fx?.close();
+    if (fx) await Deno.remove(fx.dir, { recursive: true });
+  });
+
+  it("runs in a child process of its own and serves GET, vars and KV", async () => {
+    const stats = cellOf(fx, "celly").stats();
+    expect(stats.isolation).toBe("cell");
+    expect(stats.pid).toBeGreaterThan(0);
+    expect(stats.pid).not.toBe(Deno.pid);
+    expect(await (await fx.fetch("/c/")).text()).toBe("hello from pid-less cell GET");
+    expect(await (await fx.fetch("/c/secret")).text()).toBe("hi");
+    const kv = await fx.fetch("/c/kv");
+    expect(kv.status).toBe(200);
+    expect(await kv.text()).toBe("from the cell");
+    // the cell wrote the control plane's database
+    const entry = await new LibsqlKvStore(fx.server.db).get("celly/KV", "k", Date.now());
+    expect(new TextDecoder().decode(entry!.value)).toBe("from the cell");
+    expect(await (await fx.fetch("/t/")).text()).toBe("thread ok");
+    expect(
+      (fx.server.deployments.get("thready")!.current.stats() as { isolation?: string })
+        .isolation,
+    ).toBeUndefined();
+  });
+
+  it("streams a request body in and a response body out, with the original URL", async () => {
+    const enc = new TextEncoder();
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (sent++ < 20) c.enqueue(enc.encode("x".repeat(10_000)));
+        else c.close();
+      },
+    });
+    const res = await fx.fetch("/c/echo?q=1", {
+      method: "POST",
+      body,
+      headers: { "x-test": "yes" },
+      // @ts-ignore: streamed request body
+      duplex: "half",
+    });
+    expect(res.status).toBe(200);
+    const got = await res.json();
+    expect(got).toMatchObject({ n: 200_000, method: "POST", header: "yes" });
+    expect(got.url).toBe(`${fx.url}/c/echo?q=1`);
+    const streamed = await fx.fetch("/c/stream");
+    expect(await streamed.text()).toBe("part0;part1;part2;");
+  });
+
+  it("passes a tenant's content-encoding through untouched and adds no accept-encoding", async () => {
+    const gz = await fx.fetch("/c/gz"); // fetch decodes the gzip body
+    expect(gz.headers.get("content-encoding")).toBe("gzip");
+    expect(await gz.text()).toBe("compressed by the tenant");
+    const raw = await rawRequest(fx.url, "127.0.0.1", "/c/ae"); // sends no accept-encoding
+    expect(["identity", "null"]).toContain(raw.body);
+  });
+
+  it("runs non-fetch events (scheduled) in the cell", async () => {
+    const d = cellOf(fx, "celly");
+    await d.event("scheduled", { cron: "*/5 * * * *", scheduledTime: Date.now() }, "req-cron");
+    const entry = await new LibsqlKvStore(fx.server.db).get("celly/KV", "cron", Date.now());
+    expect(new TextDecoder().decode(entry!.value)).toBe("*/5 * * * *");
+  });
+
+  it("refuses a WebSocket upgrade with 501", async () => {
+    const res = await fx.fetch("/c/ws", {
+      headers: { upgrade: "websocket", connection: "upgrade" },
+    });
+    expect(res.status).toBe(501);
+    expect((await res.json()).error.code).toBe("ERR_NOT_IMPLEMENTED");
+  });
+
+  it("a while(true) request gets 504, the cell is replaced and no thread spins here", async () => {
+    const before = cellOf(fx, "celly").stats().pid;
+    const res = await fx.fetch("/c/loop");
+    expect(res.status).toBe(504);
+    expect((await res.json()).error.code).toBe("ERR_TENANT_TIMEOUT");
+    await until(() => {
+      const s = cellOf(fx, "celly").stats();
+      return s.pid !== before && s.workers === 1 && s.recycled >= 1;
+    }, 15_000);
+    expect(fx.logger.entries.some((e) => /exited with code 137 \(signal SIGKILL\)/.test(e.msg)))
+      .toBe(true);
+    // the next request is served by the new cell
+    expect(await (await fx.fetch("/c/")).text()).toBe("hello from pid-less cell GET");
+    // the loop ran in the (killed) cell: this process keeps no spinning thread
+    const cpu0 = ownCpuMs(), t0 = performance.now();
+    await new Promise((r) => setTimeout(r, 1000));
+    const busy = (ownCpuMs() - cpu0) / (performance.now() - t0);
+    expect(busy).toBeLessThan(0.5); // a zombie thread would hold ~1.0
+  });
+
+  it("a cell killed from outside is restarted; a request in flight gets 502", async () => {
+    const d = cellOf(fx, "celly");
+    const run = d.cell.current!;
+    const pending = fx.fetch("/c/loop"); // holds the cell busy
+    await until(() => d.stats().inFlight > 0);
+    Deno.kill(run.pid, "SIGKILL");
+    const res = await pending;
+    expect(res.status).toBe(502);
+    const err = (await res.json()).error;
+    expect(err.code).toBe("ERR_TENANT_CRASHED");
+    expect(err.message).toMatch(/cell process \(pid \d+\)/);
+    await until(async () => (await fx.fetch("/c/")).status === 200, 15_000);
+    expect(d.stats().pid).not.toBe(run.pid);
+  });
+});
+
+describe("a quarantined tenant", () => {
+  let fx: Fixture;
+  beforeAll(async () => {
+    const dir = await writeTree({
+      "q.ts": `export default { fetch: () => new Response("quarantined but serving") };`,
+      "worky.toml": `[tenants.quar]\nmodule = "q.ts"\nroutes = ["*/q/*"]\n`,
+    });
+    await recordQuarantine(`${dir}/.worky`, "quar", "zombie thread worker-1 at 99% CPU");
+    fx = await startFixture({}, { dir });
+  }, 60_000);
+  afterAll(async () => {
+    await fx?.close();
+    if (fx) await Deno.remove(fx.dir, { recursive: true });
+  });
+
+  it("runs in a cell of its own", async () => {
+    const stats = cellOf(fx, "quar").stats();
+    expect(stats.isolation).toBe("cell");
+    expect(stats.pid).not.toBe(Deno.pid);
+    expect(await (await fx.fetch("/q/")).text()).toBe("quarantined but serving");
+    expect(fx.logger.entries.some((e) => /runs in a cell of its own: quarantined 1×/.test(e.msg)))
+      .toBe(true);
+  });
+});
+
+describe("a tight allocation loop in a cell", () => {
+  let dir = "";
+  let worky: WorkyProcess;
+  beforeAll(async () => {
+    dir = await writeTree({
+      "hog.ts": `export default { fetch(req) {
+        if (new URL(req.url).pathname.endsWith("/ok")) return new Response("hog ok");
+        const a = [];
+        while (true) a.push(new Array(1e6).fill(1));
+      } };`,
+      "good.ts": `export default { fetch: () => new Response("good") };`,
+      "worky.toml": `[tenants.hog]\nmodule = "hog.ts"\nroutes = ["*/hog/*"]\n` +
+        `[tenants.hog.limits]\nisolation = "cell"\nmemory_mb = 64\n` +
+        `[tenants.good]\nmodule = "good.ts"\nroutes = ["*/good/*"]\n`,
+    });
+    worky = await startWorkyChild(`${dir}/worky.toml`);
+  }, 60_000);
+  afterAll(async () => {
+    await worky?.stop("SIGTERM");
+    if (dir) await Deno.remove(dir, { recursive: true });
+  });
+
+  it("kills only the cell: the server lives, the other tenant answers throughout", async () => {
+    let exited = false;
+    worky.process.status.then(() => exited = true);
+    const statuses = new Map<number, number>();
+    let running = true;
+    const other = (async () => {
+      while (running) {
+        const res = await fetch(`${worky.url}/good/`);
+        await res.body?.cancel();
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      }
+    })();
+    const res = await fetch(`${worky.url}/hog/`);
+    const body = await res.json();
+    expect([502, 503]).toContain(res.status);
+    expect(["ERR_TENANT_CRASHED", "ERR_TENANT_MEMORY"]).toContain(body.error.code);
+    // the hog's next request succeeds once its cell is back
+    await until(async () => {
+      const r = await fetch(`${worky.url}/hog/ok`);
+      return r.status === 200 && (await r.text()) === "hog ok";
+    }, 20_000);
+    running = false;
+    await other;
+    expect(exited).toBe(false);
+    expect([...statuses.keys()]).toEqual([200]);
+    expect(statuses.get(200)).toBeGreaterThan(0);
+  }, 60_000);
+});
