@@ -238,7 +238,7 @@ async function kvOps() {
 }
 
 async function features() {
-  for (const name of ["scheduler", "durable_objects", "websocket", "isolation"]) {
+  for (const name of ["scheduler", "durable_objects", "websocket", "cells", "isolation"]) {
     if (!want(name)) continue;
     const path = `${ROOT}bench/${name}.ts`;
     try {

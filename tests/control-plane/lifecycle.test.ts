@@ -43,14 +43,14 @@ describe("hot reload", () => {
     // held open by the v1 code until we finish the body
     const inflight = fx.fetch("/slow", { method: "POST", body, duplex: "half" } as RequestInit);
     const before = fx.server.deployments.get("app")!.current;
-    await until(() => before.pool.inFlight === 1);
+    await until(() => before.stats().inFlight === 1);
 
     await Deno.writeTextFile(`${fx.dir}/app.ts`, slowTenant("v2"));
     await until(async () => (await (await fx!.fetch("/")).text()) === "v2");
     expect(fx.server.deployments.get("app")!.current).not.toBe(before);
 
     // the old deployment still serves its in-flight request to completion
-    expect(before.pool.inFlight).toBe(1);
+    expect(before.stats().inFlight).toBe(1);
     finishBody();
     const res = await inflight;
     expect(await res.text()).toBe("v1 slow body");
