@@ -70,6 +70,7 @@ const startWorky = (config: string) =>
     "--unstable-worker-options",
     `${ROOT}cli/main.ts`,
     "serve",
+    "--no-supervise", // measure the server process itself
     "--config",
     config,
   ]);
@@ -264,3 +265,6 @@ if (want("rss")) await idleRss();
 if (want("kv")) await kvOps();
 await features();
 await stopBundler();
+// The isolation storm leaves zombie worker threads (Deno's terminate() cannot stop a
+// synchronous loop): only ending the process stops them.
+Deno.exit(0);
