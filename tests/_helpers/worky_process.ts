@@ -72,3 +72,66 @@ async function spawnWorky(args: string[]): Promise<WorkyProcess> {
     },
   };
 }
+
+/** A supervised `worky serve` whose JSON log lines are collected as they come. */
+export interface SupervisedWorky {
+  proc: Deno.ChildProcess;
+  /** Every JSON log line so far (supervisor and server), parsed. */
+  lines: Record<string, unknown>[];
+  /** The `msg` of every line so far. */
+  msgs(): string[];
+  /** Pids of the server processes the supervisor started, in order. */
+  pids(): number[];
+  /** Every URL a server logged "listening on", in order. */
+  urls(): string[];
+}
+
+/**
+ * `worky serve --config <configPath> --port 0` under its supervisor (the default), as a
+ * child process; `extraArgs` go after the command (e.g. `--no-supervise`).
+ */
+export function startSupervised(configPath: string, extraArgs: string[] = []): SupervisedWorky {
+  const proc = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--unstable-worker-options",
+      `${REPO}cli/main.ts`,
+      "serve",
+      "--config",
+      configPath,
+      "--port",
+      "0",
+      "--hostname",
+      "127.0.0.1",
+      ...extraArgs,
+    ],
+    cwd: REPO,
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const lines: Record<string, unknown>[] = [];
+  (async () => {
+    let buf = "";
+    for await (const chunk of proc.stdout.pipeThrough(new TextDecoderStream())) {
+      buf += chunk;
+      let i;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        try {
+          lines.push(JSON.parse(line));
+        } catch { /* not a log line */ }
+      }
+    }
+  })();
+  const msgs = () => lines.map((l) => String(l.msg));
+  return {
+    proc,
+    lines,
+    msgs,
+    pids: () =>
+      lines.filter((l) => l.msg === "supervisor: server process started").map((l) => Number(l.pid)),
+    urls: () => msgs().flatMap((m) => /listening on (http:\/\/[0-9.:]+)/.exec(m)?.[1] ?? []),
+  };
+}

@@ -8,7 +8,8 @@
  * released, not left to expire), and afterwards no core is pinned.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO, until, writeTree } from "../_helpers/fixture.ts";
+import { until, writeTree } from "../_helpers/fixture.ts";
+import { startSupervised } from "../_helpers/worky_process.ts";
 import { readQuarantine } from "../../runtime/memory/quarantine.ts";
 
 let dir = "";
@@ -67,25 +68,7 @@ function treeTicks(root: number): number {
 
 describe("graceful restart after a zombie worker thread", () => {
   it("replaces the server without refusing a connection and frees the core", async () => {
-    const proc = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--unstable-worker-options",
-        `${REPO}cli/main.ts`,
-        "serve",
-        "--config",
-        `${dir}/worky.toml`,
-        "--port",
-        "0",
-        "--hostname",
-        "127.0.0.1",
-      ],
-      cwd: REPO,
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    const lines = collectLines(proc.stdout);
+    const { proc, lines } = startSupervised(`${dir}/worky.toml`);
     const msgs = () => lines.map((l) => String(l.msg));
     const pids = () =>
       lines.filter((l) => l.msg === "supervisor: server process started").map((l) => Number(l.pid));
@@ -181,26 +164,7 @@ describe("graceful restart after a zombie worker thread", () => {
         `[tenants.loop.limits]\ntimeout_ms = 300\n` +
         `[tenants.good]\nmodule = "good.ts"\nroutes = ["*/good/*"]\n`,
     });
-    const proc = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--unstable-worker-options",
-        `${REPO}cli/main.ts`,
-        "serve",
-        "--config",
-        `${own}/worky.toml`,
-        "--port",
-        "0",
-        "--hostname",
-        "127.0.0.1",
-        "--no-supervise",
-      ],
-      cwd: REPO,
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    const lines = collectLines(proc.stdout);
+    const { proc, lines } = startSupervised(`${own}/worky.toml`, ["--no-supervise"]);
     const msgs = () => lines.map((l) => String(l.msg));
     try {
       await until(() => msgs().some((m) => /listening on http/.test(m)), 30_000);
@@ -231,22 +195,3 @@ describe("graceful restart after a zombie worker thread", () => {
     }
   }, 60_000);
 });
-
-/** Parses a child's stdout into its JSON log lines as they come. */
-function collectLines(stdout: ReadableStream<Uint8Array>): Record<string, unknown>[] {
-  const lines: Record<string, unknown>[] = [];
-  (async () => {
-    let buf = "";
-    for await (const chunk of stdout.pipeThrough(new TextDecoderStream())) {
-      buf += chunk;
-      let i;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        try {
-          lines.push(JSON.parse(buf.slice(0, i)));
-        } catch { /* not a log line */ }
-        buf = buf.slice(i + 1);
-      }
-    }
-  })();
-  return lines;
-}

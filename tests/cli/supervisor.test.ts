@@ -4,8 +4,9 @@
  * a kill -9 of the supervisor itself leaves no orphan server behind.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO, until, writeTree } from "../_helpers/fixture.ts";
+import { until, writeTree } from "../_helpers/fixture.ts";
 import { restartDelayMs } from "../../cli/supervisor.ts";
+import { startSupervised } from "../_helpers/worky_process.ts";
 
 let dir = "";
 beforeAll(async () => {
@@ -17,58 +18,6 @@ beforeAll(async () => {
 afterAll(async () => {
   if (dir) await Deno.remove(dir, { recursive: true });
 });
-
-interface Supervised {
-  proc: Deno.ChildProcess;
-  lines: Record<string, unknown>[];
-  /** Pids of the inner server processes, in start order. */
-  pids(): number[];
-  urls(): string[];
-}
-
-function startSupervised(): Supervised {
-  const proc = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--unstable-worker-options",
-      `${REPO}cli/main.ts`,
-      "serve",
-      "--config",
-      `${dir}/worky.toml`,
-      "--port",
-      "0",
-      "--hostname",
-      "127.0.0.1",
-    ],
-    cwd: REPO,
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const lines: Record<string, unknown>[] = [];
-  (async () => {
-    let buf = "";
-    for await (const chunk of proc.stdout.pipeThrough(new TextDecoderStream())) {
-      buf += chunk;
-      let i;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        try {
-          lines.push(JSON.parse(line));
-        } catch { /* not a log line */ }
-      }
-    }
-  })();
-  const msgs = () => lines.map((l) => String(l.msg));
-  return {
-    proc,
-    lines,
-    pids: () =>
-      lines.filter((l) => l.msg === "supervisor: server process started").map((l) => Number(l.pid)),
-    urls: () => msgs().flatMap((m) => /listening on (http:\/\/[0-9.:]+)/.exec(m)?.[1] ?? []),
-  };
-}
 
 const alive = (pid: number) => {
   try {
@@ -90,7 +39,7 @@ describe("supervisor", () => {
   });
 
   it("restarts a kill -9'd server on the same port; SIGTERM stops both", async () => {
-    const s = startSupervised();
+    const s = startSupervised(`${dir}/worky.toml`);
     try {
       await until(() => s.urls().length === 1, 30_000);
       const [url] = s.urls();
@@ -120,7 +69,7 @@ describe("supervisor", () => {
   }, 90_000);
 
   it("a kill -9 of the supervisor takes the server down with it (no orphan)", async () => {
-    const s = startSupervised();
+    const s = startSupervised(`${dir}/worky.toml`);
     await until(() => s.urls().length === 1, 30_000);
     const [inner] = s.pids();
     s.proc.kill("SIGKILL");

@@ -7,12 +7,13 @@
  * normal request. V8 never gets to abort the process (exit 133).
  */
 import { afterAll, beforeAll, expect } from "vitest";
-import { REPO, until, writeTree } from "../_helpers/fixture.ts";
+import { until, writeTree } from "../_helpers/fixture.ts";
+import { startSupervised } from "../_helpers/worky_process.ts";
 import { attempt } from "./_summary.ts";
 
 let dir = "";
 let proc: Deno.ChildProcess | undefined;
-const lines: Record<string, unknown>[] = [];
+let lines: Record<string, unknown>[] = [];
 let url = "";
 
 beforeAll(async () => {
@@ -27,37 +28,9 @@ beforeAll(async () => {
       `[tenants.a.limits]\nmemory_mb = 64\n` +
       `[tenants.b]\nmodule = "b.ts"\nroutes = ["*/b/*"]\n`,
   });
-  proc = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--unstable-worker-options",
-      `${REPO}cli/main.ts`,
-      "serve",
-      "--config",
-      `${dir}/worky.toml`,
-      "--port",
-      "0",
-      "--hostname",
-      "127.0.0.1",
-    ],
-    cwd: REPO,
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  (async () => {
-    let buf = "";
-    for await (const chunk of proc!.stdout.pipeThrough(new TextDecoderStream())) {
-      buf += chunk;
-      let i;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        try {
-          lines.push(JSON.parse(buf.slice(0, i)));
-        } catch { /* not a log line */ }
-        buf = buf.slice(i + 1);
-      }
-    }
-  })();
+  const started = startSupervised(`${dir}/worky.toml`);
+  proc = started.proc;
+  lines = started.lines;
   await until(() => lines.some((l) => /listening on http/.test(String(l.msg))), 30_000);
   url = /listening on (http:\/\/[0-9.:]+)/.exec(
     String(lines.find((l) => /listening on http/.test(String(l.msg)))!.msg),
