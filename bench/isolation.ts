@@ -1,12 +1,15 @@
 /**
  * Isolation under a storm: the good tenant's success rate and p99 latency
  * while bad tenants loop, crash, reject, exit, recurse, allocate and answer
- * huge bodies, against a quiet run of the same good traffic in the same
- * process. `run()` returns both, and their ratio.
+ * huge bodies, against a quiet run of the same good traffic. The server runs
+ * as its own process (`worky serve --no-supervise`, as an operator would run
+ * it); this process only generates the traffic. Two storms: bad tenants as
+ * threads (the default) and as cells (`isolation = "cell"`, the setting for
+ * untrusted tenants). `run()` returns both, and their ratios to the quiet run.
  */
-import { loadConfig } from "../control-plane/config/load_config.ts";
-import { startServer } from "../control-plane/server.ts";
-import { MemoryLogger } from "../runtime/logger.ts";
+import { freePort, startProcess, waitForHttp } from "./_tools.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
 
 const BAD: Record<string, string> = {
   loop: `while (true) {}`,
@@ -19,12 +22,12 @@ const BAD: Record<string, string> = {
     await new Promise((r) => setTimeout(r, 1)); } return new Response(String(keep.length));`,
 };
 
-/** CPU ticks per worker thread of this process (Linux: threads are named `worker-N`). */
-function workerThreadTicks(): Map<string, number> {
+/** CPU ticks per worker thread of process `pid` (Linux: threads are named `worker-N`). */
+function workerThreadTicks(pid: number): Map<string, number> {
   const out = new Map<string, number>();
   try {
-    for (const e of Deno.readDirSync("/proc/self/task")) {
-      const stat = Deno.readTextFileSync(`/proc/self/task/${e.name}/stat`);
+    for (const e of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const stat = Deno.readTextFileSync(`/proc/${pid}/task/${e.name}/stat`);
       if (!stat.includes("(worker-")) continue;
       const f = stat.slice(stat.indexOf(")") + 2).split(" ");
       out.set(e.name, Number(f[11]) + Number(f[12]));
@@ -37,10 +40,10 @@ function workerThreadTicks(): Map<string, number> {
  * Worker threads still burning CPU once every tenant is idle: timed-out busy loops that
  * `worker.terminate()` did not stop (Deno 2.9.6 does not interrupt synchronous JS).
  */
-async function spinningWorkerThreads(): Promise<number> {
-  const a = workerThreadTicks();
+async function spinningWorkerThreads(pid: number): Promise<number> {
+  const a = workerThreadTicks(pid);
   await new Promise((r) => setTimeout(r, 1000));
-  const b = workerThreadTicks();
+  const b = workerThreadTicks(pid);
   let n = 0;
   for (const [tid, ticks] of b) if (ticks - (a.get(tid) ?? ticks) >= 50) n++; // ≥ 0.5 s of CPU
   return n;
@@ -69,34 +72,40 @@ async function goodTraffic(url: string, requests: number, clients: number) {
   return { ok, total: sent, p99: p99(latencies) };
 }
 
-/** Runs the quiet and storm phases; returns success rates, p99s and their ratio. */
-export async function run(): Promise<Record<string, number | string>> {
-  const dir = await Deno.makeTempDir({ prefix: "worky-bench-isolation-" });
-  let toml = `[tenants.good]\nmodule = "good.ts"\nroutes = ["*/good/*"]\n`;
+/** One server (a child process) with the good tenant and the bad ones, quiet then storm. */
+async function phase(isolation: "thread" | "cell") {
+  const dir = await Deno.makeTempDir({ prefix: `worky-bench-isolation-${isolation}-` });
+  const port = freePort();
+  let toml =
+    `[server]\nport = ${port}\n[tenants.good]\nmodule = "good.ts"\nroutes = ["*/good/*"]\n`;
   await Deno.writeTextFile(
     `${dir}/good.ts`,
     `export default { fetch: () => new Response("good") };`,
   );
   for (const [name, body] of Object.entries(BAD)) {
-    await Deno.writeTextFile(
-      `${dir}/${name}.ts`,
-      `export default { async fetch() { ${body} } };`,
-    );
+    await Deno.writeTextFile(`${dir}/${name}.ts`, `export default { async fetch() { ${body} } };`);
     toml += `[tenants.${name}]\nmodule = "${name}.ts"\nroutes = ["*/${name}/*"]\n` +
-      `[tenants.${name}.limits]\ntimeout_ms = 300\nmemory_mb = 64\n`;
+      `[tenants.${name}.limits]\ntimeout_ms = 300\nmemory_mb = 64\nisolation = "${isolation}"\n`;
   }
   await Deno.writeTextFile(`${dir}/worky.toml`, toml);
-  const server = await startServer({
-    config: await loadConfig(`${dir}/worky.toml`, { env: {} }),
-    port: 0,
-    hostname: "127.0.0.1",
-    logger: new MemoryLogger(),
-  });
+  const server = startProcess([
+    Deno.execPath(),
+    "run",
+    "-A",
+    "--unstable-worker-options",
+    `${ROOT}cli/main.ts`,
+    "serve",
+    "--no-supervise",
+    "--config",
+    `${dir}/worky.toml`,
+  ]);
+  const url = `http://127.0.0.1:${port}`;
   const REQUESTS = Number(Deno.env.get("BENCH_ISOLATION_REQUESTS") ?? 3000);
   const CLIENTS = 4;
   try {
-    await goodTraffic(server.url, 200, CLIENTS); // warm up
-    const quiet = await goodTraffic(server.url, REQUESTS, CLIENTS);
+    await waitForHttp(`${url}/_worky/health`);
+    await goodTraffic(url, 200, CLIENTS); // warm up
+    const quiet = await goodTraffic(url, REQUESTS, CLIENTS);
     let storming = true;
     let bad = 0;
     const only = Deno.env.get("BENCH_ISOLATION_ONLY");
@@ -104,35 +113,47 @@ export async function run(): Promise<Record<string, number | string>> {
       Object.keys(BAD).filter((n) => !only || only.split(",").includes(n)).map(async (name) => {
         while (storming) {
           try {
-            const res = await fetch(`${server.url}/${name}/`);
+            const res = await fetch(`${url}/${name}/`);
             await res.body?.cancel();
           } catch { /* expected */ }
           bad++;
         }
       }),
     );
-    const stormy = await goodTraffic(server.url, REQUESTS, CLIENTS);
+    const stormy = await goodTraffic(url, REQUESTS, CLIENTS);
     storming = false;
     await storm;
-    const spinning = await spinningWorkerThreads();
-    // workers respawned per bad tenant (the crash-loop backoff keeps these low)
-    const respawns = Object.keys(BAD).map((n) =>
-      `${n}:${server.deployments.get(n)?.current.stats().recycled ?? "?"}`
-    ).join(" ");
-    return {
-      good_success_quiet_pct: Math.round((quiet.ok / quiet.total) * 100_000) / 1000,
-      good_p99_quiet_ms: Math.round(quiet.p99 * 100) / 100,
-      good_success_storm_pct: Math.round((stormy.ok / stormy.total) * 100_000) / 1000,
-      good_p99_storm_ms: Math.round(stormy.p99 * 100) / 100,
-      p99_storm_over_quiet: Math.round((stormy.p99 / quiet.p99) * 100) / 100,
-      bad_requests_during_storm: bad,
-      spinning_worker_threads_after_storm: spinning,
-      respawns_per_bad_tenant: respawns,
+    const spinning = await spinningWorkerThreads(server.pid);
+    const health = await (await fetch(`${url}/_worky/health`)).json() as {
+      tenants: { tenant: string; recycled?: number }[];
     };
+    const respawns = health.tenants.filter((t) => t.tenant in BAD)
+      .map((t) => `${t.tenant}:${t.recycled ?? "?"}`).join(" ");
+    return { quiet, stormy, bad, spinning, respawns };
   } finally {
-    await server.close();
+    await server.stop();
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+const pct = (r: { ok: number; total: number }) => Math.round((r.ok / r.total) * 100_000) / 1000;
+const ms = (x: number) => Math.round(x * 100) / 100;
+
+/** Runs the quiet and storm phases, bad tenants as threads and as cells. */
+export async function run(): Promise<Record<string, number | string>> {
+  const out: Record<string, number | string> = {};
+  for (const isolation of ["thread", "cell"] as const) {
+    const r = await phase(isolation);
+    out[`${isolation}: good_success_quiet_pct`] = pct(r.quiet);
+    out[`${isolation}: good_p99_quiet_ms`] = ms(r.quiet.p99);
+    out[`${isolation}: good_success_storm_pct`] = pct(r.stormy);
+    out[`${isolation}: good_p99_storm_ms`] = ms(r.stormy.p99);
+    out[`${isolation}: p99_storm_over_quiet`] = ms(r.stormy.p99 / r.quiet.p99);
+    out[`${isolation}: bad_requests_during_storm`] = r.bad;
+    out[`${isolation}: spinning_worker_threads_after_storm`] = r.spinning;
+    out[`${isolation}: respawns_per_bad_tenant`] = r.respawns;
+  }
+  return out;
 }
 
 if (import.meta.main) {
