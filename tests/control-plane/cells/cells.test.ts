@@ -84,6 +84,12 @@ describe('a tenant with isolation = "cell"', () => {
     expect(stats.isolation).toBe("cell");
     expect(stats.pid).toBeGreaterThan(0);
     expect(stats.pid).not.toBe(Deno.pid);
+    // an untrusted cell runs at a lower CPU priority than this server (nice 10)
+    const niceOf = (pid: number) => {
+      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+    };
+    expect(niceOf(stats.pid!) - niceOf(Deno.pid)).toBe(10);
     expect(await (await fx.fetch("/c/")).text()).toBe("hello from pid-less cell GET");
     expect(await (await fx.fetch("/c/secret")).text()).toBe("hi");
     const kv = await fx.fetch("/c/kv");
