@@ -321,11 +321,6 @@ function makeContext(id: number, requestId: string) {
 
 // ---------------------------------------------------------------- fetch
 
-function buildHeaders(pairs: HeaderPairs): Headers {
-  const h = new Headers();
-  for (let i = 0; i < pairs.length; i++) h.append(pairs[i][0], pairs[i][1]);
-  return h;
-}
 
 async function onFetch(
   id: number,
@@ -346,7 +341,7 @@ async function onFetch(
     }
     const request = new Request(url, {
       method,
-      headers: buildHeaders(headers),
+      headers, // pairs: repeated names (cookie) stay separate entries
       body,
       // @ts-ignore: duplex is needed for streaming request bodies
       duplex: body ? "half" : undefined,
