@@ -21,13 +21,18 @@ export function splitUrl(url: string): { host: string; path: string } {
   };
 }
 
-export function createIngress(deployments: DeploymentManager, logger: Logger, guard?: TenantGuard) {
+/**
+ * The tenant traffic handler. `host` and `path` come from {@link splitUrl}, which the
+ * server's handler already ran to tell admin routes from tenant traffic.
+ */
+export function createIngress(deployments: DeploymentManager, logger: Logger, guard: TenantGuard) {
   return function ingress(
     request: Request,
+    host: string,
+    path: string,
     info?: Deno.ServeHandlerInfo,
   ): Promise<Response> | Response {
     const requestId = newRequestId();
-    const { host, path } = splitUrl(request.url);
     const slot = deployments.route(host, path);
     if (!slot) {
       return errorResponse(
@@ -36,16 +41,14 @@ export function createIngress(deployments: DeploymentManager, logger: Logger, gu
       );
     }
     // limits (size, rate, concurrency): control-plane/limits/tenant_guard.ts
-    const res = guard
-      ? guard(
-        slot.config.name,
-        slot.config.limits,
-        request,
-        (info?.remoteAddr as Deno.NetAddr | undefined)?.hostname ?? "",
-        requestId,
-        (req) => slot.current.fetch(req, requestId),
-      )
-      : slot.current.fetch(request, requestId);
+    const res = guard(
+      slot.config.name,
+      slot.config.limits,
+      request,
+      (info?.remoteAddr as Deno.NetAddr | undefined)?.hostname ?? "",
+      requestId,
+      (req) => slot.current.fetch(req, requestId),
+    );
     if (res instanceof Response) return res;
     return res.catch((err) => {
       const e = WorkyError.from(err);

@@ -12,7 +12,7 @@ import { type Clock, systemClock } from "../runtime/clock.ts";
 import { JsonLogger, type Logger } from "../runtime/logger.ts";
 import { DeploymentManager } from "./deployments.ts";
 import { CellLauncher } from "./cells/cell_launcher.ts";
-import { createIngress } from "./ingress.ts";
+import { createIngress, splitUrl } from "./ingress.ts";
 import { healthRoutes } from "./admin/health.ts";
 import { errorResponse } from "./http/error_response.ts";
 import { newRequestId } from "./http/request_id.ts";
@@ -158,25 +158,23 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
       newRequestId(),
     )
   );
-  admin.onError((err) => {
+  /** An error nothing else answered: logged with its stack, answered as JSON with an id. */
+  const internalError = (err: unknown) => {
     const id = newRequestId();
-    logger.log({ level: "error", msg: String(err?.stack ?? err), requestId: id });
+    logger.log({ level: "error", msg: String((err as Error)?.stack ?? err), requestId: id });
     return errorResponse(err, id);
-  });
+  };
+  admin.onError(internalError);
   const ingress = createIngress(deployments, logger, createTenantGuard({ clock }));
   const devScheduled = options.watch ? devScheduledRoute(scheduler.cron, deployments) : undefined;
   const handler = (
     request: Request,
     info?: Deno.ServeHandlerInfo,
   ): Response | Promise<Response> => {
-    const url = request.url;
-    // "/_worky/" right after the authority
-    const pathStart = url.indexOf("/", url.indexOf("//") + 2);
-    if (pathStart > 0 && url.startsWith("/_worky/", pathStart)) return admin.fetch(request);
-    if (devScheduled && pathStart > 0 && url.startsWith(DEV_SCHEDULED_PATH, pathStart)) {
-      return devScheduled(request);
-    }
-    return ingress(request, info);
+    const { host, path } = splitUrl(request.url);
+    if (path.startsWith("/_worky/")) return admin.fetch(request);
+    if (devScheduled && path.startsWith(DEV_SCHEDULED_PATH)) return devScheduled(request);
+    return ingress(request, host, path, info);
   };
 
   const hostname = options.hostname ?? config.server.hostname;
@@ -186,11 +184,7 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
     port: options.port ?? config.server.port,
     reusePort: options.reusePort,
     onListen: (addr) => listening.resolve(addr as Deno.NetAddr),
-    onError: (err) => {
-      const id = newRequestId();
-      logger.log({ level: "error", msg: String((err as Error)?.stack ?? err), requestId: id });
-      return errorResponse(err, id);
-    },
+    onError: internalError,
   }, handler);
   const addr = await listening.promise;
   // no tenant may dial this port on any local address, whatever its egress config
