@@ -288,12 +288,7 @@ function makeContext(id: number, requestId: string) {
     waitUntil(promise: Promise<unknown>) {
       pending++;
       Promise.resolve(promise).catch((err) => {
-        post([
-          W_LOG,
-          "error",
-          requestContext.getStore() ?? null,
-          `waitUntil: ${toWire(err).stack ?? err}`,
-        ]);
+        post([W_LOG, "error", requestId, `waitUntil: ${toWire(err).stack ?? err}`]);
       }).finally(() => {
         pending--;
         settle();
@@ -320,7 +315,6 @@ function makeContext(id: number, requestId: string) {
 }
 
 // ---------------------------------------------------------------- fetch
-
 
 async function onFetch(
   id: number,

@@ -213,6 +213,9 @@ export class WorkerHandle {
     this.#pending.delete(id);
     this.inFlight--;
     this.lastActive = performance.now();
+    if (this.#retireReason !== null && this.inFlight <= 0) {
+      this.kill(`retired: ${this.#retireReason}`);
+    }
   }
 
   /** The event answered and settled in one message: forget it now. */
@@ -370,21 +373,17 @@ export class WorkerHandle {
   }
 
   /** Takes no new events; dies when the current ones settle. */
-  #retiring = false;
+  /** Why the worker is retiring (takes no new events, dies when idle); null while it serves. */
+  #retireReason: string | null = null;
   retire(reason: string) {
-    if (this.#retiring || this.state === "dead") return;
-    this.#retiring = true;
+    if (this.#retireReason !== null || this.state === "dead") return;
+    this.#retireReason = reason;
     this.#o.onDead(this, reason); // the pool replaces it now
-    const check = () => {
-      if (this.state === "dead") return;
-      if (this.inFlight <= 0) this.kill(`retired: ${reason}`);
-      else setTimeout(check, 50);
-    };
-    check();
+    if (this.inFlight <= 0) this.kill(`retired: ${reason}`);
   }
 
   get accepting(): boolean {
-    return this.state !== "dead" && !this.#retiring;
+    return this.state !== "dead" && this.#retireReason === null;
   }
 
   async #rpc(id: number, binding: string, method: string, args: unknown[]) {
