@@ -69,6 +69,17 @@ const DEFAULT_LIMITS = {
   requestsPerSecond: 0,
   requestsPerSecondPerIp: 0,
 };
+/** Every permission key, denied: what a tenant gets for permissions it does not write. */
+const DENIED = {
+  read: false,
+  write: false,
+  net: false,
+  env: false,
+  run: false,
+  ffi: false,
+  sys: false,
+  import: false,
+};
 /** The defaults of the feature keys (cron, queues, Durable Objects, egress). */
 const DEFAULT_FEATURES = {
   cron: [],
@@ -112,17 +123,6 @@ describe("loadConfig: valid files", () => {
       "max_workers = 4",
       "max_concurrency_per_worker = 1",
     ));
-    const defaults = DEFAULT_LIMITS;
-    const denied = {
-      read: false,
-      write: false,
-      net: false,
-      env: false,
-      run: false,
-      ffi: false,
-      sys: false,
-      import: false,
-    };
     expect(config).toEqual({
       path: `${dir}/worky.toml`,
       dir,
@@ -147,7 +147,7 @@ describe("loadConfig: valid files", () => {
             NESTED: { k: { j: 2 } },
           },
           permissions: {
-            ...denied,
+            ...DENIED,
             net: ["api.example.com:443", "localhost"],
             read: [`${dir}/data`, "/etc/hosts"],
             write: [`${dir}/data/out`],
@@ -168,8 +168,8 @@ describe("loadConfig: valid files", () => {
           routes: ["*.shop.localhost/api/*"],
           kv: [],
           vars: {},
-          permissions: denied,
-          limits: defaults,
+          permissions: DENIED,
+          limits: DEFAULT_LIMITS,
           ...DEFAULT_FEATURES,
         },
       ],
@@ -193,16 +193,7 @@ describe("loadConfig: valid files", () => {
       routes: ["a.localhost/*"],
       kv: [],
       vars: {},
-      permissions: {
-        read: false,
-        write: false,
-        net: false,
-        env: false,
-        run: false,
-        ffi: false,
-        sys: false,
-        import: false,
-      },
+      permissions: DENIED,
       limits: DEFAULT_LIMITS,
       ...DEFAULT_FEATURES,
     }]);
