@@ -1,6 +1,6 @@
 /** Helpers for the benchmark: child processes, wrk, RSS, percentiles. */
 
-export interface Child {
+interface Child {
   pid: number;
   stop(): Promise<void>;
 }
