@@ -47,7 +47,7 @@ export function createIngress(deployments: DeploymentManager, logger: Logger, gu
       request,
       (info?.remoteAddr as Deno.NetAddr | undefined)?.hostname ?? "",
       requestId,
-      (req) => slot.current.fetch(req, requestId),
+      (req, headers) => slot.current.fetch(req, requestId, headers),
     );
     if (res instanceof Response) return res;
     return res.catch((err) => {

@@ -16,6 +16,7 @@ import {
   H_RPC_RESULT,
   H_WS,
   type HeaderPairs,
+  headerPairs,
   type HostMessage,
   type InitMessage,
   type InlineBody,
@@ -48,6 +49,7 @@ import type { RpcCall } from "./bindings/types.ts";
 import { type EventHandler, type EventHandlers, registerEventHandler } from "./events.worker.ts";
 import { EGRESS_RPC, installEgress } from "./egress.worker.ts";
 import { hardenWorker } from "./hardening.worker.ts";
+import { incomingRequest } from "./incoming_request.worker.ts";
 import { type HeapSampler, startHeapSampler } from "./memory/heap_sampler.worker.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -282,7 +284,7 @@ function makeContext(id: number, requestId: string) {
       reply([W_SETTLED, id]);
     }
     egress.endEvent(requestId);
-    heap?.sample();
+    heap?.afterEvent();
   };
   const ctx = {
     waitUntil(promise: Promise<unknown>) {
@@ -333,21 +335,14 @@ async function onFetch(
         code: "ERR_BUNDLE_INVALID",
       });
     }
-    const request = new Request(url, {
-      method,
-      headers, // pairs: repeated names (cookie) stay separate entries
-      body,
-      // @ts-ignore: duplex is needed for streaming request bodies
-      duplex: body ? "half" : undefined,
-    });
+    const request = incomingRequest(url, method, headers, body); // the real one only when needed
     const res: unknown = await requestContext.run(requestId, () => fetchHandler(request, env, ctx));
     if (!(res instanceof NativeResponse)) {
       throw new TypeError(
         `fetch() must return a Response, got ${res === null ? "null" : typeof res}`,
       );
     }
-    const outHeaders: HeaderPairs = [];
-    for (const pair of res.headers) outHeaders.push(pair);
+    const outHeaders = headerPairs(res.headers);
     if (res.status === 101) {
       const ws = upgradeOf(res);
       if (!ws) {

@@ -4,7 +4,7 @@
  * one drains (in-flight events finish on the old code).
  */
 import type { BindingHost, BindingSpec } from "./bindings/types.ts";
-import type { WorkerLimits, WorkerPermissions } from "./protocol.ts";
+import type { HeaderPairs, WorkerLimits, WorkerPermissions } from "./protocol.ts";
 import { EGRESS_RPC, type EgressConfig, egressHost, EgressPolicy } from "./egress.ts";
 import { type PoolLimits, WorkerPool } from "./worker_pool.ts";
 import { WorkyError } from "./errors.ts";
@@ -97,9 +97,9 @@ export class Deployment {
   }
 
   /** Runs the tenant's fetch handler. Rejects with a WorkyError (timeout, crash, exception). */
-  fetch(request: Request, requestId: string): Promise<Response> {
+  fetch(request: Request, requestId: string, headers?: HeaderPairs): Promise<Response> {
     try {
-      return this.pool.pick().fetch(request, requestId);
+      return this.pool.pick().fetch(request, requestId, headers);
     } catch (err) { // pick() refuses (crash-loop cooldown, shutting down): reject, never throw
       return Promise.reject(err);
     }

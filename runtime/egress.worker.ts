@@ -187,7 +187,7 @@ export function installEgress(
       limit = n;
     },
     endEvent(key) {
-      counts.delete(key);
+      if (counts.size !== 0) counts.delete(key);
     },
   };
 }

@@ -1,6 +1,6 @@
 /**
- * The host ↔ worker protocol. Imported by both sides, so it holds only types
- * and constants. Messages are arrays tagged by a small integer (cheaper to
+ * The host ↔ worker protocol. Imported by both sides, so it holds only types,
+ * constants and one pure helper. Messages are arrays tagged by a small integer (cheaper to
  * structured-clone than objects on the hot path). Bodies never cross as
  * copies of streams: a small complete body travels inline, anything else as a
  * transferred ReadableStream.
@@ -9,6 +9,13 @@ import type { BindingSpec } from "./bindings/types.ts";
 
 /** Header list as `[name, value]` pairs (keeps repeated `set-cookie`). */
 export type HeaderPairs = [string, string][];
+
+/** The pairs of `headers`, in Headers' own order (repeated `set-cookie` stay separate). */
+export function headerPairs(headers: Headers): HeaderPairs {
+  const out: HeaderPairs = [];
+  for (const pair of headers) out.push(pair);
+  return out;
+}
 
 /** Inline body: text stays text, bytes stay bytes. */
 export type InlineBody = string | Uint8Array<ArrayBuffer> | null;

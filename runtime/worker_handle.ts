@@ -13,6 +13,7 @@ import {
   H_INIT,
   H_RPC_RESULT,
   type HeaderPairs,
+  headerPairs,
   type HostMessage,
   type InitMessage,
   W_BATCH,
@@ -124,10 +125,12 @@ export class WorkerHandle {
     return this.#o.tenant;
   }
 
-  /** Sends a request; resolves with the tenant's response. */
-  fetch(request: Request, requestId: string): Promise<Response> {
-    const headers: HeaderPairs = [];
-    for (const pair of request.headers) headers.push(pair);
+  /** Sends a request (`headers`: its pairs, when the caller has them); resolves with the response. */
+  fetch(
+    request: Request,
+    requestId: string,
+    headers: HeaderPairs = headerPairs(request.headers),
+  ): Promise<Response> {
     const body = request.body;
     return this.#start(requestId, (id) =>
       this.#enqueue(

@@ -10,6 +10,7 @@
  */
 import type { Clock } from "../../runtime/clock.ts";
 import { WorkyError } from "../../runtime/errors.ts";
+import { type HeaderPairs, headerPairs } from "../../runtime/protocol.ts";
 import { errorResponse } from "../http/error_response.ts";
 import { ConcurrencyGate } from "./concurrency_gate.ts";
 import { completeLimits, type IsolationLimits } from "./limits_config.ts";
@@ -22,8 +23,8 @@ interface TenantState {
   ipBuckets?: KeyedBuckets;
 }
 
-/** Runs one admitted request (the deployment's fetch). */
-export type RunRequest = (request: Request) => Promise<Response>;
+/** Runs one admitted request (the deployment's fetch); `headers` are its header pairs. */
+export type RunRequest = (request: Request, headers: HeaderPairs) => Promise<Response>;
 
 /** Guards one request of tenant `name`; answers the refusal itself. */
 export type TenantGuard = (
@@ -36,9 +37,9 @@ export type TenantGuard = (
 ) => Promise<Response> | Response;
 
 /** Bytes of the request line and headers as they were on the wire (HTTP/1.1 framing). */
-function headerBytes(request: Request): number {
+function headerBytes(request: Request, headers: HeaderPairs): number {
   let n = request.method.length + request.url.length + 12;
-  for (const [k, v] of request.headers) n += k.length + v.length + 4;
+  for (const [k, v] of headers) n += k.length + v.length + 4;
   return n;
 }
 
@@ -76,7 +77,7 @@ function limitBody(body: ReadableStream<Uint8Array>, max: number, name: string) 
  * @example
  * ```ts ignore
  * const guard = createTenantGuard({ clock: systemClock });
- * return guard(slot.config.name, slot.config.limits, request, ip, requestId, (r) => slot.current.fetch(r, requestId));
+ * return guard(slot.config.name, slot.config.limits, request, ip, requestId, (r, headers) => slot.current.fetch(r, requestId, headers));
  * ```
  */
 export function createTenantGuard(options: { clock: Clock }): TenantGuard {
@@ -104,7 +105,7 @@ export function createTenantGuard(options: { clock: Clock }): TenantGuard {
     return s;
   };
 
-  const admitted = (s: TenantState, request: Request, run: RunRequest) => {
+  const admitted = (s: TenantState, request: Request, headers: HeaderPairs, run: RunRequest) => {
     let released = false;
     const release = () => {
       if (!released) {
@@ -113,7 +114,7 @@ export function createTenantGuard(options: { clock: Clock }): TenantGuard {
       }
     };
     try {
-      return run(request).finally(release);
+      return run(request, headers).finally(release);
     } catch (err) {
       release();
       throw err;
@@ -123,7 +124,8 @@ export function createTenantGuard(options: { clock: Clock }): TenantGuard {
   return function guard(name, config, request, clientIp, requestId, run) {
     const s = stateOf(config);
     const limits = s.limits;
-    if (headerBytes(request) > limits.maxHeaderBytes) {
+    const headers = headerPairs(request.headers); // once: the worker gets the same pairs
+    if (headerBytes(request, headers) > limits.maxHeaderBytes) {
       return refuse(
         new WorkyError(
           "ERR_HEADERS_TOO_LARGE",
@@ -184,9 +186,9 @@ export function createTenantGuard(options: { clock: Clock }): TenantGuard {
         );
       }
     }
-    if (s.gate.tryEnter()) return admitted(s, request, run);
+    if (s.gate.tryEnter()) return admitted(s, request, headers, run);
     return s.gate.wait().then((ok) => {
-      if (ok) return admitted(s, request, run);
+      if (ok) return admitted(s, request, headers, run);
       return refuse(
         new WorkyError(
           "ERR_TENANT_OVERLOADED",

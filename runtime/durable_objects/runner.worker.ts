@@ -15,6 +15,7 @@
 import type { EventAdapter } from "../events.worker.ts";
 import { objectBindings } from "../bindings/durable_object/stub.worker.ts";
 import { ObjectId } from "../bindings/durable_object/id.worker.ts";
+import { headerPairs } from "../protocol.ts";
 import type {
   DurableObjectState,
   ObjectEvent,
@@ -170,8 +171,7 @@ async function run(inst: Instance, e: ObjectEvent): Promise<unknown> {
       if (!(res instanceof Response)) {
         throw new TypeError(`${e.className}.fetch() must return a Response`);
       }
-      const headers: [string, string][] = [];
-      for (const pair of res.headers) headers.push(pair);
+      const headers = headerPairs(res.headers);
       const ws = res.status === 101 ? upgradeOf(res) : undefined;
       if (ws) {
         // the client end is relayed from this worker (runtime/websocket/relay.ts)

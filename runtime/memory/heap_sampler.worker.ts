@@ -4,8 +4,9 @@
  * 0.3 µs a call where `Deno.memoryUsage()` costs 11 µs because of its RSS read) and
  * reports once when it is over the tenant's soft limit, so the host retires
  * the worker before it can grow into V8's hard limit (which would abort the
- * whole process). Samples on an interval and whenever the bootstrap calls
- * `sample()` (after each event).
+ * whole process). Samples on an interval and on every 8th call of
+ * `afterEvent()` (the bootstrap calls it after each event; one heap-statistics call per event was
+ * ~5% of a hello request's worker time, and the interval still runs between busy events).
  *
  * Limitation: a synchronous allocation loop never yields to the interval; the
  * host's `memory_watchdog.ts` catches that one (docs/architecture.md).
@@ -16,8 +17,8 @@ import { getHeapStatistics } from "node:v8";
 
 /** What the bootstrap gets back. */
 export interface HeapSampler {
-  /** Samples now (cheap: one heap-statistics call); reports when over the limit. */
-  sample(): void;
+  /** Called after each event: samples on every 8th call; reports when over the limit. */
+  afterEvent(): void;
 }
 
 /**
@@ -26,7 +27,7 @@ export interface HeapSampler {
  * @example
  * ```ts ignore
  * const sampler = startHeapSampler(128, (used, limit) => post([W_MEMORY, used, limit]));
- * sampler.sample();
+ * sampler.afterEvent();
  * ```
  */
 export function startHeapSampler(
@@ -48,5 +49,10 @@ export function startHeapSampler(
     }
   };
   const timer = limit > 0 ? setInterval(sample, intervalMs) : undefined;
-  return { sample };
+  let events = 0;
+  return {
+    afterEvent() {
+      if ((++events & 7) === 0) sample();
+    },
+  };
 }

@@ -23,6 +23,7 @@ import type {
   WireResponse,
 } from "./types.ts";
 import { remoteEnd, upgradeResponse } from "../../websocket/websocket_pair.worker.ts";
+import { headerPairs } from "../../protocol.ts";
 
 /** A Durable Object binding of this worker, as the object runner needs it. */
 export interface ObjectBinding {
@@ -114,8 +115,7 @@ function fail(thrown: { name: string; message: string; stack?: string }): never 
 
 async function toWireRequest(input: Request | string | URL, init?: RequestInit) {
   const request = new Request(input, init);
-  const headers: [string, string][] = [];
-  for (const pair of request.headers) headers.push(pair);
+  const headers = headerPairs(request.headers);
   const body = request.body ? new Uint8Array(await request.arrayBuffer()) : null;
   return { method: request.method, url: request.url, headers, body } satisfies WireRequest;
 }
