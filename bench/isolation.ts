@@ -3,9 +3,11 @@
  * while bad tenants loop, crash, reject, exit, recurse, allocate and answer
  * huge bodies, against a quiet run of the same good traffic. The server runs
  * as its own process (`worky serve --no-supervise`, as an operator would run
- * it); this process only generates the traffic. Two storms: bad tenants as
- * threads (the default) and as cells (`isolation = "cell"`, the setting for
- * untrusted tenants). `run()` returns both, and their ratios to the quiet run.
+ * it); this process only generates the traffic. Bad tenants as threads (the
+ * default) and as cells (`isolation = "cell"`, the setting for untrusted
+ * tenants), each under a paced storm (the same bad traffic for both) and a
+ * flood (see {@link phase}). `run()` returns all four, with their ratios to the
+ * quiet run.
  */
 import { freePort, startProcess, waitForHttp } from "./_tools.ts";
 
@@ -72,8 +74,18 @@ async function goodTraffic(url: string, requests: number, clients: number) {
   return { ok, total: sent, p99: p99(latencies) };
 }
 
-/** One server (a child process) with the good tenant and the bad ones, quiet then storm. */
-async function phase(isolation: "thread" | "cell") {
+/** Requests per second each bad tenant gets in a paced storm. */
+const BAD_RPS = Number(Deno.env.get("BENCH_ISOLATION_BAD_RPS") ?? 50);
+const PACED_MAX_OUTSTANDING = 16;
+
+/**
+ * One server (a child process) with the good tenant and the bad ones, quiet then storm.
+ * `paced`: each bad tenant gets BAD_RPS requests/s, answered or not (the same storm whatever
+ * the isolation). `flood`: one client per bad tenant sends its next request as soon as the last
+ * one answered, so fast-failing tenants draw far more requests than slow ones; that measures
+ * request-rate contention on the shared ingress as much as isolation.
+ */
+async function phase(isolation: "thread" | "cell", kind: "paced" | "flood") {
   const dir = await Deno.makeTempDir({ prefix: `worky-bench-isolation-${isolation}-` });
   const port = freePort();
   let toml =
@@ -100,7 +112,7 @@ async function phase(isolation: "thread" | "cell") {
     `${dir}/worky.toml`,
   ]);
   const url = `http://127.0.0.1:${port}`;
-  const REQUESTS = Number(Deno.env.get("BENCH_ISOLATION_REQUESTS") ?? 3000);
+  const REQUESTS = Number(Deno.env.get("BENCH_ISOLATION_REQUESTS") ?? 10000);
   const CLIENTS = 4;
   try {
     await waitForHttp(`${url}/_worky/health`);
@@ -109,15 +121,29 @@ async function phase(isolation: "thread" | "cell") {
     let storming = true;
     let bad = 0;
     const only = Deno.env.get("BENCH_ISOLATION_ONLY");
+    const hit = async (name: string) => {
+      try {
+        const res = await fetch(`${url}/${name}/`);
+        await res.body?.cancel();
+      } catch { /* expected */ }
+      bad++;
+    };
     const storm = Promise.all(
       Object.keys(BAD).filter((n) => !only || only.split(",").includes(n)).map(async (name) => {
-        while (storming) {
-          try {
-            const res = await fetch(`${url}/${name}/`);
-            await res.body?.cancel();
-          } catch { /* expected */ }
-          bad++;
+        if (kind === "flood") {
+          while (storming) await hit(name);
+          return;
         }
+        // paced: a request every 1000/BAD_RPS ms whether or not the last one answered
+        const outstanding = new Set<Promise<void>>();
+        while (storming) {
+          if (outstanding.size < PACED_MAX_OUTSTANDING) {
+            const p: Promise<void> = hit(name).finally(() => outstanding.delete(p));
+            outstanding.add(p);
+          }
+          await new Promise((r) => setTimeout(r, 1000 / BAD_RPS));
+        }
+        await Promise.all(outstanding);
       }),
     );
     const stormy = await goodTraffic(url, REQUESTS, CLIENTS);
@@ -125,11 +151,12 @@ async function phase(isolation: "thread" | "cell") {
     await storm;
     const spinning = await spinningWorkerThreads(server.pid);
     const health = await (await fetch(`${url}/_worky/health`)).json() as {
-      tenants: { tenant: string; recycled?: number }[];
+      tenants: { tenant: string; recycled?: number; isolation?: string }[];
     };
-    const respawns = health.tenants.filter((t) => t.tenant in BAD)
-      .map((t) => `${t.tenant}:${t.recycled ?? "?"}`).join(" ");
-    return { quiet, stormy, bad, spinning, respawns };
+    const bads = health.tenants.filter((t) => t.tenant in BAD);
+    const respawns = bads.map((t) => `${t.tenant}:${t.recycled ?? "?"}`).join(" ");
+    const inCells = bads.filter((t) => t.isolation === "cell").map((t) => t.tenant).join(" ");
+    return { quiet, stormy, bad, spinning, respawns, inCells };
   } finally {
     await server.stop();
     await Deno.remove(dir, { recursive: true });
@@ -142,16 +169,27 @@ const ms = (x: number) => Math.round(x * 100) / 100;
 /** Runs the quiet and storm phases, bad tenants as threads and as cells. */
 export async function run(): Promise<Record<string, number | string>> {
   const out: Record<string, number | string> = {};
-  for (const isolation of ["thread", "cell"] as const) {
-    const r = await phase(isolation);
-    out[`${isolation}: good_success_quiet_pct`] = pct(r.quiet);
-    out[`${isolation}: good_p99_quiet_ms`] = ms(r.quiet.p99);
-    out[`${isolation}: good_success_storm_pct`] = pct(r.stormy);
-    out[`${isolation}: good_p99_storm_ms`] = ms(r.stormy.p99);
-    out[`${isolation}: p99_storm_over_quiet`] = ms(r.stormy.p99 / r.quiet.p99);
-    out[`${isolation}: bad_requests_during_storm`] = r.bad;
-    out[`${isolation}: spinning_worker_threads_after_storm`] = r.spinning;
-    out[`${isolation}: respawns_per_bad_tenant`] = r.respawns;
+  for (
+    const [isolation, kind] of [
+      ["thread", "paced"],
+      ["cell", "paced"],
+      ["thread", "flood"],
+      ["cell", "flood"],
+    ] as const
+  ) {
+    const key = `${isolation} ${kind}`;
+    const phases = Deno.env.get("BENCH_ISOLATION_PHASES"); // e.g. "thread paced,cell flood"
+    if (phases && !phases.split(",").includes(key)) continue;
+    const r = await phase(isolation, kind);
+    out[`${key}: good_success_quiet_pct`] = pct(r.quiet);
+    out[`${key}: good_p99_quiet_ms`] = ms(r.quiet.p99);
+    out[`${key}: good_success_storm_pct`] = pct(r.stormy);
+    out[`${key}: good_p99_storm_ms`] = ms(r.stormy.p99);
+    out[`${key}: p99_storm_over_quiet`] = ms(r.stormy.p99 / r.quiet.p99);
+    out[`${key}: bad_requests_during_storm`] = r.bad;
+    out[`${key}: spinning_worker_threads_after_storm`] = r.spinning;
+    out[`${key}: respawns_per_bad_tenant`] = r.respawns;
+    out[`${key}: bad_tenants_in_cells_after_storm`] = r.inCells || "none";
   }
   return out;
 }

@@ -16,6 +16,7 @@ import { memoryWatchdog } from "../runtime/memory/memory_watchdog.ts";
 import { type Zombie, zombieThreads } from "../runtime/memory/zombie_threads.ts";
 import { recordQuarantine } from "../runtime/memory/quarantine.ts";
 import type { Logger } from "../runtime/logger.ts";
+import type { DeploymentManager } from "../control-plane/deployments.ts";
 
 export interface RunServerOptions {
   config: string;
@@ -94,7 +95,7 @@ export async function runServer(opts: RunServerOptions): Promise<void> {
       Deno.unrefTimer(t);
     };
   }
-  watchZombies(config.server.dataDir, supervised, logger);
+  watchZombies(config.server.dataDir, supervised, logger, server.deployments);
   console.error(
     `worky: serving ${config.tenants.length} tenant(s) on ${server.url}` +
       (opts.watch ? " (watching sources)" : ""),
@@ -102,23 +103,42 @@ export async function runServer(opts: RunServerOptions): Promise<void> {
   for (const t of config.tenants) console.error(`  ${t.name.padEnd(16)} ${t.routes.join("  ")}`);
 }
 
-/** Zombie threads: quarantine the tenant; replace this process (supervised) or say so. */
-function watchZombies(dataDir: string, supervised: boolean, logger: Logger) {
+/**
+ * Zombie threads (already at idle CPU priority, `zombie_threads.ts`): quarantine the tenant and
+ * move it into a cell of its own now, so its next loop can be stopped by killing that cell; then
+ * replace this process to get the thread back (supervised) or say so.
+ */
+function watchZombies(
+  dataDir: string,
+  supervised: boolean,
+  logger: Logger,
+  deployments: DeploymentManager,
+) {
   const zombies = zombieThreads();
   zombies.logger = logger;
   let asked = false;
   zombies.onZombie = (z: Zombie) => {
     const why = `zombie thread ${z.name} kept ${Math.round(z.cpu * 100)}% of a core ` +
       `${z.afterMs} ms after terminate() (stopped because: ${z.reason})`;
-    recordQuarantine(dataDir, z.tenant, why).catch((err) =>
-      logger.log({
-        level: "error",
-        msg: `could not record tenant "${z.tenant}" in the quarantine file: ${
-          (err as Error)?.message ?? err
-        }`,
-        tenant: z.tenant,
+    recordQuarantine(dataDir, z.tenant, why)
+      .then(() => deployments.isolate(z.tenant))
+      .then((moved) => {
+        if (!moved) return;
+        logger.log({
+          level: "warn",
+          msg: `tenant "${z.tenant}" moved into a cell of its own (${why})`,
+          tenant: z.tenant,
+        });
       })
-    );
+      .catch((err) =>
+        logger.log({
+          level: "error",
+          msg: `could not quarantine tenant "${z.tenant}" or move it into a cell: ${
+            (err as Error)?.message ?? err
+          }`,
+          tenant: z.tenant,
+        })
+      );
     if (supervised) {
       if (!asked) requestReplacement(logger, `tenant "${z.tenant}": ${why}`);
       asked = true;
@@ -127,8 +147,9 @@ function watchZombies(dataDir: string, supervised: boolean, logger: Logger) {
     logger.log({
       level: "error",
       msg: `not supervised (--no-supervise): this process keeps running with zombie thread ` +
-        `${z.name} (tid ${z.tid}) of tenant "${z.tenant}" using a core; restart it to get the ` +
-        `core back (${zombies.live().length} zombie thread(s) now)`,
+        `${z.name} (tid ${z.tid}) of tenant "${z.tenant}" using a core whenever no other ` +
+        `thread wants it (SCHED_IDLE); restart it to get the thread back ` +
+        `(${zombies.live().length} zombie thread(s) now)`,
       tenant: z.tenant,
       thread: z.name,
     });

@@ -6,7 +6,7 @@
  */
 import type { TenantConfig } from "./config/types.ts";
 import { RouteTable } from "./routing/route_table.ts";
-import type { Deployment } from "../runtime/deployment.ts";
+import { Deployment } from "../runtime/deployment.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import { bundleModule } from "../runtime/bundler.ts";
 import { deploymentSpec } from "./deployment_spec.ts";
@@ -106,6 +106,27 @@ export class DeploymentManager {
     if (!slot) throw new WorkyError("ERR_NOT_FOUND", `no tenant named "${name}"`);
     const next = await this.#build(slot.config);
     return this.swap(name, next.current, next);
+  }
+
+  /**
+   * Moves a tenant that runs in this process into a cell of its own, with the code it runs now
+   * (no rebuild, so a registry deploy stays what it is). Called when a worker of it left a
+   * zombie thread: it is on the quarantine record by then, which is what `cells.wants` reads.
+   * Resolves false (and changes nothing) when it already runs in a cell, cells are off, it binds
+   * Durable Objects, or it was redeployed meanwhile.
+   */
+  async isolate(name: string): Promise<boolean> {
+    const slot = this.#slots.get(name);
+    const current = slot?.current;
+    if (!slot || !this.#cells || !(current instanceof Deployment)) return false;
+    if (!(await this.#cells.wants(slot.config))) return false;
+    const next = await this.#cells.deploy(current.spec, slot.config.limits.memoryMb);
+    if (slot.current !== current) { // redeployed while the cell started: that version wins
+      await next.drain(0);
+      return false;
+    }
+    this.swap(name, next, { inputs: slot.inputs, crons: slot.crons });
+    return true;
   }
 
   /**

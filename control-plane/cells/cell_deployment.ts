@@ -30,6 +30,12 @@ import type { CellIncarnation, CellProcess } from "./cell_process.ts";
 const DEADLINE_GRACE_MS = 2000;
 /** Errors after which the cell may hold a thread that can't be stopped. */
 const ZOMBIE_SUSPECTS = new Set(["ERR_TENANT_TIMEOUT", "ERR_TENANT_MEMORY"]);
+/** Errors that move the cell to idle CPU priority (`CellProcess.demote`). */
+const MISBEHAVIOUR = new Set([
+  ...ZOMBIE_SUSPECTS,
+  "ERR_TENANT_CRASHED",
+  "ERR_TENANT_EXCEPTION",
+]);
 
 /**
  * One version of a tenant, served by its cell.
@@ -179,6 +185,7 @@ export class CellDeployment {
       }
       if (res.headers.has(CELL_ERROR_HEADER)) {
         const e = await cellError(res);
+        if (MISBEHAVIOUR.has(e.code)) this.cell.demote(`its tenant failed with ${e.code}`);
         if (ZOMBIE_SUSPECTS.has(e.code)) this.#recycleIfSpinning(run, e.code);
         throw e;
       }

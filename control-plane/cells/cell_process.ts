@@ -9,22 +9,15 @@
  */
 import type { LogEntry, Logger } from "../../runtime/logger.ts";
 import { WorkyError } from "../../runtime/errors.ts";
+import { canIdle, demoteToIdle, priorityPrefix } from "../../runtime/memory/cpu_priority.ts";
 import {
   CELL_FAILED_FIELD,
   CELL_READY_FIELD,
   type CellInit,
 } from "../../runtime/cells/cell_protocol.ts";
 
-/** Niceness of cell processes (0 = same priority as the server). */
+/** Niceness of cell processes (0 = same priority as the server) until one misbehaves. */
 const CELL_NICENESS = 10;
-/** coreutils' `nice`, when the machine has it. */
-const NICE = ["/usr/bin/nice", "/bin/nice"].find((p) => {
-  try {
-    return Deno.statSync(p).isFile;
-  } catch {
-    return false;
-  }
-});
 
 const CELL_MAIN = new URL("../../runtime/cells/cell_main.ts", import.meta.url).pathname;
 const HEALTHY_AFTER_MS = 10_000;
@@ -80,6 +73,8 @@ export class CellProcess {
   #streak = 0;
   #backoffUntil = 0;
   #started = false;
+  /** Set once the tenant misbehaved: this run and later ones get SCHED_IDLE (`cpu_priority.ts`). */
+  #demoted = false;
   /** Restarts after a death since the cell started. */
   restarts = 0;
 
@@ -127,6 +122,25 @@ export class CellProcess {
     return this.#ready.promise;
   }
 
+  /**
+   * Moves this cell to SCHED_IDLE for good (the running process and every later one): called
+   * when its tenant misbehaved (a timeout, crash, exception or memory kill), and on its death.
+   * No-op where `chrt` is missing or the cell is already demoted.
+   */
+  demote(reason: string): void {
+    if (this.#demoted || !canIdle) return;
+    this.#demoted = true;
+    this.#o.logger.log({
+      level: "warn",
+      msg:
+        `cell of tenant "${this.#o.tenant}" now runs at idle CPU priority (SCHED_IDLE): ${reason}`,
+      tenant: this.#o.tenant,
+    });
+    const run = this.#current;
+    if (!run || run.exit) return;
+    void demoteToIdle(run.pid, true); // every thread of the live process; later runs start idle
+  }
+
   /** Stops for good: EOF on its stdin (it drains), SIGKILL after `graceMs`. */
   async stop(graceMs = 3000): Promise<void> {
     this.#stopping = true;
@@ -156,10 +170,12 @@ export class CellProcess {
       CELL_MAIN,
     ];
     // A cell holds a tenant we don't trust: it runs at a lower CPU priority, so on a busy
-    // machine the kernel favours the server and the tenants in it (`nice` execs in place:
-    // the pid, signals and kill are the cell's own).
-    const child = new Deno.Command(NICE ?? Deno.execPath(), {
-      args: NICE ? ["-n", String(CELL_NICENESS), Deno.execPath(), ...denoArgs] : denoArgs,
+    // machine the kernel favours the server and the tenants in it; once the cell died, at the
+    // lowest (measured in bench/isolation.ts: with nice 10 a storm of bad cells still tripled
+    // the good tenants' p99).
+    const [cmd, ...prefix] = [...priorityPrefix(this.#demoted, CELL_NICENESS), Deno.execPath()];
+    const child = new Deno.Command(cmd, {
+      args: [...prefix, ...denoArgs],
       clearEnv: true,
       env,
       stdin: "piped",
@@ -186,6 +202,9 @@ export class CellProcess {
     if (this.#current !== run) return;
     if (this.#stopping) return;
     if (!this.#started) return; // the first start failed: start() reports it
+    this.demote(
+      `its process died (code ${status.code}${status.signal ? `, ${status.signal}` : ""})`,
+    );
     this.#streak = livedMs < HEALTHY_AFTER_MS ? this.#streak + 1 : 1;
     const delay = cellRestartDelayMs(this.#streak);
     this.#backoffUntil = performance.now() + delay;

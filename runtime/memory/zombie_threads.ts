@@ -15,12 +15,17 @@
  *   the kill and again `windowMs` (1 s) later, with one timer per watched worker; a thread that
  *   still exists then and used more than `minCpu` (50 %) of a core over that window is a zombie
  *   (a stopped worker's thread normally exits within milliseconds). On a loaded machine a
- *   spinning thread gets less than its core, so a thread runnable (`R`) at both samples counts
- *   from `minCpu / 5` (10 %). Nothing runs while nothing was killed.
+ *   spinning thread gets less than its core (and a demoted one only idle cores), so a thread
+ *   runnable (`R`) at both samples that used any CPU in between counts too. Nothing runs while nothing was killed.
+ * - **Demoting.** A stopped worker's thread that still exists `demoteAfterMs` (50 ms) after
+ *   `terminate()` is moved to SCHED_IDLE at once (`cpu_priority.ts`, per thread): until the
+ *   verdict, and for as long as it spins after, it only gets cores nobody else wants. (Linux
+ *   hands out thread ids in increasing order, so the id can't be another thread's yet.)
  * - What to do about one is the embedder's call (`onZombie`): `cli/run_server.ts` records the
  *   tenant in the quarantine file and, when supervised, asks for a graceful replacement process.
  */
 import type { Logger } from "../logger.ts";
+import { demoteToIdle } from "./cpu_priority.ts";
 
 /** A worker's OS thread. */
 export interface WorkerThread {
@@ -137,6 +142,10 @@ export interface ZombieThreadsOptions {
   sample?: (t: WorkerThread) => ThreadSample | undefined;
   /** Clock in ms (default `performance.now`). */
   now?: () => number;
+  /** Wait after `terminate()` before a thread still there is demoted (default 50 ms). */
+  demoteAfterMs?: number;
+  /** Lowers a thread's CPU priority (default {@link demoteToIdle}). */
+  demote?: (tid: number) => Promise<boolean>;
 }
 
 /**
@@ -156,6 +165,8 @@ export class ZombieThreads {
   readonly #minCpu: number;
   readonly #sample: (t: WorkerThread) => ThreadSample | undefined;
   readonly #now: () => number;
+  readonly #demoteAfterMs: number;
+  readonly #demote: (tid: number) => Promise<boolean>;
   readonly #watching = new Set<number>();
   /** Zombies found so far (their threads may still be running: see {@link live}). */
   readonly found: Zombie[] = [];
@@ -170,7 +181,12 @@ export class ZombieThreads {
     this.#minCpu = options.minCpu ?? 0.5;
     this.#sample = options.sample ?? sampleThread;
     this.#now = options.now ?? (() => performance.now());
+    this.#demoteAfterMs = Math.min(options.demoteAfterMs ?? 50, this.#settleMs);
+    this.#demote = options.demote ?? ((tid) => demoteToIdle(tid));
   }
+
+  /** Threads of stopped workers moved to idle CPU priority so far. */
+  demoted = 0;
 
   /** Terminated workers whose verdict is pending. */
   get watching(): number {
@@ -188,7 +204,9 @@ export class ZombieThreads {
     const killedAt = this.#now();
     return (async () => {
       try {
-        await sleep(this.#settleMs);
+        await sleep(this.#demoteAfterMs);
+        if (this.#sample(thread) && await this.#demote(thread.tid)) this.demoted++;
+        await sleep(this.#settleMs - this.#demoteAfterMs);
         const a = this.#sample(thread);
         if (!a) return undefined;
         const from = this.#now();
@@ -197,8 +215,9 @@ export class ZombieThreads {
         if (!b) return undefined;
         const seconds = Math.max(1e-3, (this.#now() - from) / 1000);
         const cpu = (b.ticks - a.ticks) / TICKS_PER_SECOND / seconds;
-        // a spinning thread starved by a loaded machine still shows as runnable at both samples
-        const starved = a.state === "R" && b.state === "R" && cpu >= this.#minCpu / 5;
+        // a spinning thread starved by a loaded machine (it runs at SCHED_IDLE by now) still
+        // shows as runnable at both samples and gets some CPU
+        const starved = a.state === "R" && b.state === "R" && b.ticks > a.ticks;
         if (cpu < this.#minCpu && !starved) return undefined;
         return this.#report({
           ...thread,

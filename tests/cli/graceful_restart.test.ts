@@ -183,6 +183,21 @@ describe("graceful restart after a zombie worker thread", () => {
       expect(msgs().some((m) => m.includes("asking the supervisor"))).toBe(false);
       const res = await fetch(`${url}/good/`);
       expect(`${res.status} ${await res.text()}`).toBe("200 good");
+      // the tenant was moved into a cell of its own: its next loop ends with its cell, not here
+      await until(
+        () => msgs().some((m) => m.startsWith(`tenant "loop" moved into a cell`)),
+        30_000,
+      );
+      const health = await (await fetch(`${url}/_worky/health`)).json();
+      const loop = health.tenants.find((t: { tenant: string }) => t.tenant === "loop");
+      expect(loop).toMatchObject({ isolation: "cell" });
+      expect(loop.pid).toBeGreaterThan(0);
+      expect((await fetch(`${url}/loop/`)).status).toBe(504);
+      await until(
+        () => msgs().some((m) => /cell of tenant "loop" \(pid \d+\) exited/.test(m)),
+        30_000,
+      );
+      expect(lines.filter((l) => l.code === "ERR_TENANT_ZOMBIE")).toHaveLength(1);
       expect((await readQuarantine(`${own}/.worky`)).loop.reason).toContain(
         `zombie thread ${line.thread}`,
       );

@@ -58,6 +58,15 @@ function ownCpuMs(): number {
   return (Number(f[11]) + Number(f[12])) * 10;
 }
 
+/** Scheduling policy of every thread of `pid` (`/proc/<pid>/task/<tid>/stat` field 41; 5 = SCHED_IDLE). */
+function policiesOf(pid: number): number[] {
+  return [...Deno.readDirSync(`/proc/${pid}/task`)].map((t) => {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/stat`);
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[38]);
+  });
+}
+const SCHED_IDLE = 5;
+
 function cellOf(fx: Fixture, tenant: string): CellDeployment {
   return fx.server.deployments.get(tenant)!.current as CellDeployment;
 }
@@ -90,6 +99,7 @@ describe('a tenant with isolation = "cell"', () => {
       return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
     };
     expect(niceOf(stats.pid!) - niceOf(Deno.pid)).toBe(10);
+    expect(policiesOf(stats.pid!).every((p) => p === 0)).toBe(true); // SCHED_OTHER until it misbehaves
     expect(await (await fx.fetch("/c/")).text()).toBe("hello from pid-less cell GET");
     expect(await (await fx.fetch("/c/secret")).text()).toBe("hi");
     const kv = await fx.fetch("/c/kv");
@@ -163,8 +173,15 @@ describe('a tenant with isolation = "cell"', () => {
     }, 15_000);
     expect(fx.logger.entries.some((e) => /exited with code 137 \(signal SIGKILL\)/.test(e.msg)))
       .toBe(true);
-    // the next request is served by the new cell
+    // the next request is served by the new cell, which runs at idle CPU priority from now on
     expect(await (await fx.fetch("/c/")).text()).toBe("hello from pid-less cell GET");
+    const policies = policiesOf(cellOf(fx, "celly").stats().pid!);
+    expect(policies.length).toBeGreaterThan(1);
+    expect(policies.every((p) => p === SCHED_IDLE)).toBe(true);
+    expect(
+      fx.logger.entries.some((e) => /now runs at idle CPU priority \(SCHED_IDLE\)/.test(e.msg)),
+    )
+      .toBe(true);
     // the loop ran in the (killed) cell: this process keeps no spinning thread
     const cpu0 = ownCpuMs(), t0 = performance.now();
     await new Promise((r) => setTimeout(r, 1000));
@@ -185,6 +202,35 @@ describe('a tenant with isolation = "cell"', () => {
     expect(err.message).toMatch(/cell process \(pid \d+\)/);
     await until(async () => (await fx.fetch("/c/")).status === 200, 15_000);
     expect(d.stats().pid).not.toBe(run.pid);
+  });
+});
+
+describe("a cell whose tenant throws", () => {
+  let fx: Fixture;
+  beforeAll(async () => {
+    fx = await startFixture({
+      "bad.ts": `export default { fetch(req) {
+        if (req.url.endsWith("/throw")) throw new Error("tenant bug");
+        return new Response("fine");
+      } };`,
+      "worky.toml": `[tenants.bad]\nmodule = "bad.ts"\nroutes = ["*/*"]\n` +
+        `[tenants.bad.limits]\nisolation = "cell"\n`,
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await fx?.close();
+    if (fx) await Deno.remove(fx.dir, { recursive: true });
+  });
+
+  it("moves its live process to idle CPU priority and keeps serving", async () => {
+    const pid = cellOf(fx, "bad").stats().pid!;
+    expect(policiesOf(pid).every((p) => p === 0)).toBe(true);
+    const res = await fx.fetch("/throw");
+    expect(res.status).toBe(500);
+    await res.body?.cancel();
+    await until(() => policiesOf(pid).every((p) => p === SCHED_IDLE), 5_000);
+    expect(cellOf(fx, "bad").stats().pid).toBe(pid); // demoted in place, not restarted
+    expect(await (await fx.fetch("/")).text()).toBe("fine");
   });
 });
 

@@ -13,32 +13,39 @@ import {
 import { WorkyError } from "../../../runtime/errors.ts";
 
 describe("zombie threads", () => {
-  it("finds the thread of a terminated spinning worker, not an idle one", async () => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--unstable-worker-options",
-        `${REPO}tests/runtime/memory/zombie_threads_child.ts`,
-      ],
-      cwd: REPO,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stderr = new TextDecoder().decode(out.stderr);
-    expect(out.code, stderr).toBe(0);
-    const r = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
-    // worker-<n> in creation order; the node:worker_threads worker took the number in between
-    const ns = (r.threads as string[]).map((t) => Number(/^worker-(\d+)$/.exec(t)![1]));
-    expect(ns[1]).toBe(ns[0] + 1);
-    expect(ns[2]).toBe(ns[1] + 2);
-    const [idle, spin, awaitLoop] = r.verdicts;
-    expect(idle).toBeNull();
-    expect(spin).toMatchObject({ tenant: "spin", name: r.threads[1], reason: "test" });
-    expect(spin.cpu).toBeGreaterThan(0.1);
-    expect(awaitLoop).toMatchObject({ tenant: "await", name: r.threads[2] });
-    expect(r.live).toEqual(["spin", "await"]);
-  }, 60_000);
+  it(
+    "finds the thread of a terminated spinning worker, not an idle one, and demotes it",
+    async () => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          "--unstable-worker-options",
+          `${REPO}tests/runtime/memory/zombie_threads_child.ts`,
+        ],
+        cwd: REPO,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      expect(out.code, stderr).toBe(0);
+      const r = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
+      // worker-<n> in creation order; the node:worker_threads worker took the number in between
+      const ns = (r.threads as string[]).map((t) => Number(/^worker-(\d+)$/.exec(t)![1]));
+      expect(ns[1]).toBe(ns[0] + 1);
+      expect(ns[2]).toBe(ns[1] + 2);
+      const [idle, spin, awaitLoop] = r.verdicts;
+      expect(idle).toBeNull();
+      expect(spin).toMatchObject({ tenant: "spin", name: r.threads[1], reason: "test" });
+      expect(spin.cpu).toBeGreaterThan(0.1);
+      expect(awaitLoop).toMatchObject({ tenant: "await", name: r.threads[2] });
+      expect(r.live).toEqual(["spin", "await"]);
+      // the spinning threads were moved to SCHED_IDLE (5) soon after terminate(); the idle one ended
+      expect(r.policies).toEqual([null, 5, 5]);
+      expect(r.demoted).toBe(2);
+    },
+    60_000,
+  );
 });
 
 describe("quarantine record", () => {
