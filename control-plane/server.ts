@@ -18,7 +18,7 @@ import { errorResponse } from "./http/error_response.ts";
 import { newRequestId } from "./http/request_id.ts";
 import { stopBundler } from "../runtime/bundler.ts";
 import { SourceWatcher } from "./dev/source_watcher.ts";
-import { protectControlPlanePort } from "../runtime/egress.ts";
+import { protectControlPlanePort, type Resolver } from "../runtime/egress.ts";
 import { createTenantGuard } from "./limits/tenant_guard.ts";
 import { openSecretStore } from "./secrets/open_secret_store.ts";
 import { Scheduler, type SchedulerOptions } from "./scheduler/scheduler.ts";
@@ -51,6 +51,8 @@ export interface ServerOptions {
   durableObjects?: DurableObjectsOptions;
   /** Listen with SO_REUSEPORT (Linux): a supervised replacement binds the port before we leave. */
   reusePort?: boolean;
+  /** Resolver of the tenants' egress policies and proxy (default: the system's; tests inject). */
+  egressResolver?: Resolver;
 }
 
 /** A running Worky server. */
@@ -99,6 +101,7 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
     logger: scheduler.logger,
     clock,
     spares: options.spares,
+    egressResolver: options.egressResolver,
     services: {
       kv: new LibsqlKvStore(db),
       secrets,

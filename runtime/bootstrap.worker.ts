@@ -238,6 +238,7 @@ async function init(msg: InitMessage) {
   try {
     env = {};
     egress.setSubrequestLimit(msg.limits?.subrequests ?? 0);
+    egress.useProxy(msg.egressProxy); // before the tenant loads: its fetch is pinned from the start
     if (msg.limits?.memoryMb) {
       heap = startHeapSampler(msg.limits.memoryMb, (used, limit) => post([W_MEMORY, used, limit]));
     }

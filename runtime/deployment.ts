@@ -6,6 +6,7 @@
 import type { BindingHost, BindingSpec } from "./bindings/types.ts";
 import type { HeaderPairs, WorkerLimits, WorkerPermissions } from "./protocol.ts";
 import { EGRESS_RPC, type EgressConfig, egressHost, EgressPolicy } from "./egress.ts";
+import type { EgressProxyGrant } from "./egress_proxy.ts";
 import { type PoolLimits, WorkerPool } from "./worker_pool.ts";
 import { WorkyError } from "./errors.ts";
 import { PLUGINS } from "./bindings/registry.ts";
@@ -34,7 +35,11 @@ export interface DeploymentSpec {
 
 export class Deployment {
   readonly startedAt = Date.now();
-  private constructor(readonly spec: DeploymentSpec, readonly pool: WorkerPool) {}
+  private constructor(
+    readonly spec: DeploymentSpec,
+    readonly pool: WorkerPool,
+    private readonly egressGrant?: EgressProxyGrant,
+  ) {}
 
   /** Starts the pool and waits for the module to load: a broken module fails here. */
   static async start(spec: DeploymentSpec, rt: RuntimeContext): Promise<Deployment> {
@@ -60,18 +65,30 @@ export class Deployment {
     // secrets join the vars here, at start: never in the spec, the registry or a bundle
     const secrets = await (rt.services.secrets as SecretSource | undefined)?.forTenant(spec.tenant);
     const egress = spec.egress ?? { net: spec.permissions.net, allowPrivate: [] };
-    hosts.set(EGRESS_RPC, egressHost(new EgressPolicy(egress)));
+    const policy = new EgressPolicy(egress, { resolve: rt.egressResolver });
+    hosts.set(EGRESS_RPC, egressHost(policy));
+    // fetch and WebSocket go through the egress proxy, which dials what the policy checked
+    const proxy = spec.permissions.net === false
+      ? undefined
+      : rt.egressProxy?.register(spec.tenant, policy);
+    let permissions = spec.permissions;
+    if (proxy && Array.isArray(permissions.net)) {
+      // an allowlist tenant needs the proxy's address to build its client; the guards refuse it
+      permissions = { ...permissions, net: [...permissions.net, `127.0.0.1:${proxy.port}`] };
+    }
     // deno-lint-ignore prefer-const -- binding hosts above reach the pool through a closure
     let pool: WorkerPool;
     pool = new WorkerPool({
       tenant: spec.tenant,
-      permissions: spec.permissions,
+      permissions,
       init: {
         tenant: spec.tenant,
         code: spec.code,
         vars: secrets ? { ...spec.vars, ...secrets } : spec.vars,
         bindings: spec.bindings,
         limits: spec.workerLimits,
+        egressProxy: proxy &&
+          { port: proxy.port, username: proxy.username, password: proxy.password },
       },
       bindings: hosts,
       limits: spec.limits,
@@ -83,9 +100,10 @@ export class Deployment {
       await pool.warm();
     } catch (err) {
       await pool.drain(0);
+      proxy?.release();
       throw err;
     }
-    return new Deployment(spec, pool);
+    return new Deployment(spec, pool, proxy);
   }
 
   get tenant(): string {
@@ -114,8 +132,9 @@ export class Deployment {
     }
   }
 
+  /** Finishes in-flight events, stops the workers, then forgets the egress proxy credentials. */
   drain(graceMs?: number): Promise<void> {
-    return this.pool.drain(graceMs);
+    return this.pool.drain(graceMs).finally(() => this.egressGrant?.release());
   }
 
   stats() {

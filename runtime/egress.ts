@@ -1,8 +1,11 @@
 /**
  * Host side of egress control: decides whether a tenant may open a
- * connection to `host:port`. Tenant workers ask over RPC before every
- * `fetch` hop, `Deno.connect`, `Deno.connectTls` and `WebSocket`
- * (see `egress.worker.ts`); Deno's own `net` permission check comes after.
+ * connection to `host:port`, and to which addresses. The egress proxy
+ * (`egress_proxy.ts`) asks it for every connection a tenant's `fetch` or
+ * `WebSocket` opens and dials exactly the addresses it returns; tenant workers
+ * ask over RPC before `Deno.connect`, `Deno.connectTls` and `node:net` and dial
+ * the returned address (see `egress.worker.ts`); Deno's own `net` permission
+ * check applies as well.
  *
  * Rule: loopback, private, link-local, unique-local, multicast, reserved and
  * unspecified addresses, and every address of this machine's interfaces (the
@@ -46,16 +49,31 @@ function localAddresses(): string[] {
   }
 }
 
-/** Ports the Worky control plane listens on: never reachable from a tenant, whatever the config. */
-const controlPlanePorts = new Set<number>();
+/**
+ * Ports of Worky's own servers (control plane, egress proxy) → what listens
+ * there: never reachable from a tenant on a local address, whatever the config.
+ */
+const protectedPorts = new Map<number, string>();
+
+/** Protects `port` for `what`; returns the undo. */
+function protectPort(port: number, what: string): () => void {
+  protectedPorts.set(port, what);
+  return () => {
+    if (protectedPorts.get(port) === what) protectedPorts.delete(port);
+  };
+}
 
 /**
  * Marks `port` (on this machine's addresses) as the control plane's: no tenant
  * may dial it, even when its config names the address. Returns the undo.
  */
 export function protectControlPlanePort(port: number): () => void {
-  controlPlanePorts.add(port);
-  return () => controlPlanePorts.delete(port);
+  return protectPort(port, "the Worky control plane");
+}
+
+/** Marks `port` as the egress proxy's (`egress_proxy.ts`), like the control plane's. */
+export function protectEgressProxyPort(port: number): () => void {
+  return protectPort(port, "the Worky egress proxy");
 }
 
 /** Lowercases, strips brackets and a trailing dot. */
@@ -127,7 +145,8 @@ export class EgressPolicy {
     const text = formatIp(ip);
     const cls = classifyIp(ip);
     const local = cls === "loopback" || cls === "unspecified" || this.#self.has(text);
-    if (local && controlPlanePorts.has(port)) return `${text}:${port} is the Worky control plane`;
+    const ours = protectedPorts.get(port);
+    if (local && ours) return `${text}:${port} is ${ours}`;
     if (this.#namedExplicitly(text, port)) return undefined;
     if (this.#ranges.some((r) => inRange(ip, r))) return undefined;
     if (cls !== "public") return `${text} is a ${cls} address`;
@@ -136,12 +155,15 @@ export class EgressPolicy {
   }
 
   /**
-   * Resolves and checks `host:port`; throws `ERR_PERMISSION_DENIED` naming
-   * the host and the refused address.
+   * Resolves and checks `host:port`; returns the addresses a connection may
+   * use (every one passed), in the resolver's order. Throws
+   * `ERR_PERMISSION_DENIED` naming the host and the refused address. A host
+   * the config names is still resolved here, so the caller dials what was
+   * checked; only Worky's own ports are refused for it.
    */
-  async check(hostInput: string, port: number): Promise<void> {
+  async check(hostInput: string, port: number): Promise<string[]> {
     const host = normalizeHost(String(hostInput));
-    const deny = (why: string) => {
+    const deny = (why: string): never => {
       throw new WorkyError(
         "ERR_PERMISSION_DENIED",
         `egress to "${host}:${port}" refused: ${why} (name it in permissions.net or ` +
@@ -150,42 +172,50 @@ export class EgressPolicy {
     };
     if (!Number.isInteger(port) || port < 0 || port > 65535) deny(`port ${port} is not valid`);
     if (host === "") deny("empty host");
-    if (this.#namedExplicitly(host, port) && !controlPlanePorts.has(port)) return;
-    if (parseIp(host)) {
+    const ip = parseIp(host);
+    if (ip) {
       const why = this.#refusal(host, port);
       if (why) deny(why);
-      return;
+      return [formatIp(ip)];
     }
-    if (host === "localhost" || host.endsWith(".localhost")) {
-      if (!this.#namedExplicitly(host, port)) deny("localhost is loopback");
-      const why = this.#refusal("127.0.0.1", port);
-      if (why && controlPlanePorts.has(port)) deny(why);
-      return;
-    }
+    const named = this.#namedExplicitly(host, port);
     let addresses: string[];
-    try {
-      addresses = await this.#resolve(host);
-    } catch (err) {
-      return deny(`the name does not resolve (${(err as Error)?.message ?? err})`);
+    if (host === "localhost" || host.endsWith(".localhost")) {
+      if (!named) deny("localhost is loopback");
+      addresses = ["127.0.0.1", "::1"];
+    } else {
+      try {
+        addresses = await this.#resolve(host);
+      } catch (err) {
+        return deny(`the name does not resolve (${(err as Error)?.message ?? err})`);
+      }
     }
     if (addresses.length === 0) deny("the name resolves to no address");
-    const named = this.#namedExplicitly(host, port);
+    const out: string[] = [];
     for (const a of addresses) {
+      const parsed = parseIp(a);
       const why = this.#refusal(a, port);
-      if (named && !why?.includes("control plane")) continue;
-      if (why) deny(`it resolves to ${why.replace(/^(\S+) is/, "$1, which is")}`);
+      if (why && (!named || why.includes(" is the Worky "))) {
+        deny(`it resolves to ${why.replace(/^(\S+) is/, "$1, which is")}`);
+      }
+      if (parsed) out.push(formatIp(parsed));
     }
+    if (out.length === 0) deny("the name resolves to no address");
+    return out;
   }
 }
 
-/** The RPC host the worker side calls: `check(host, port)`. */
+/**
+ * The RPC host the worker side calls: `check(host, port)` answers the checked
+ * addresses (the worker dials one of them) or rejects with the reason.
+ */
 export function egressHost(policy: EgressPolicy): BindingHost {
   return {
     call(method, args) {
       if (method !== "check") {
         return Promise.reject(new WorkyError("ERR_BAD_REQUEST", `egress: no method "${method}"`));
       }
-      return policy.check(String(args[0]), Number(args[1])).then(() => true);
+      return policy.check(String(args[0]), Number(args[1]));
     },
   };
 }

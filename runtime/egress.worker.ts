@@ -3,27 +3,57 @@
  * the bootstrap before the tenant module loads; the original functions live
  * only in this module's closure, so tenant code cannot reach them.
  *
- * - `fetch` asks the host (`check(host, port)` over RPC; the host resolves the
- *   name and refuses loopback/private/link-local/metadata addresses and the
- *   Worky host itself) before every hop; redirects are followed here, hop by
- *   hop, so a redirect to a private address is refused too. Each call counts
- *   against the event's subrequest limit.
- * - `Deno.connect` / `Deno.connectTls` / `WebSocket` are checked the same way.
+ * The host's egress policy (`egress.ts`) resolves each name and refuses
+ * loopback/private/link-local/metadata addresses and the Worky host itself
+ * unless the config names them. The connection then goes to an address the
+ * policy checked, never to a second resolution of the name (DNS rebinding):
+ *
+ * - `fetch`, `WebSocket`, `EventSource` and every client of
+ *   `Deno.createHttpClient` go through the host's egress proxy
+ *   (`egress_proxy.ts`, SOCKS5 on 127.0.0.1): the proxy resolves and checks
+ *   the name with this tenant's policy and dials the checked address. The
+ *   proxy's credentials come with init ({@linkcode EgressGuard.useProxy}) and
+ *   stay in this closure. Redirects are followed here, hop by hop, so each
+ *   hop is a new checked connection. Deno still checks the tenant's own
+ *   `permissions.net` against the URL.
+ * - `Deno.connect`, `Deno.connectTls` (TCP, then `Deno.startTls` with the
+ *   name) and `node:net` ask the host (`check(host, port)` over RPC) and dial
+ *   the address it answers, when the tenant's `net` grant covers that address
+ *   (always with `net = true`); an allowlist that grants the name only dials
+ *   the name (the policy lets a listed name reach any address but Worky's own
+ *   ports).
+ * - Without a proxy (a cell without unrestricted `net`), `fetch` and
+ *   `WebSocket` are checked before each hop and dial the name.
  * - `Deno.listen*` / `Deno.serve`: a tenant answers through its `fetch`
  *   handler; it never opens listening sockets on the host.
- * - `Deno.createHttpClient` with a `proxy`: refused (the proxy would resolve
- *   and dial on the tenant's behalf, past the check).
+ * - `Deno.createHttpClient` with a `proxy`: refused; other clients are built
+ *   on the egress proxy. A client not built here is refused by `fetch`.
  *
+ * Each fetch or connect counts against the event's subrequest limit.
  * Imports nothing but web/Deno APIs.
  */
 
 import { guardNodeNet } from "./egress_node.worker.ts";
+import { guardedEventSource } from "./egress_eventsource.worker.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
 
-/** Asks the host whether `host:port` may be dialled; rejects with its reason. */
+/**
+ * Asks the host whether `host:port` may be dialled: resolves with the checked
+ * addresses (to dial one of them), rejects with the reason.
+ */
 export type EgressCheck = (host: string, port: number) => Promise<unknown>;
+
+/** Where the host's egress proxy listens (127.0.0.1) and this deployment's credentials. */
+export interface EgressProxyAddress {
+  /** TCP port on 127.0.0.1. */
+  port: number;
+  /** The tenant name. */
+  username: string;
+  /** The deployment's secret: selects its egress policy in the proxy. */
+  password: string;
+}
 
 /** What the bootstrap gets back. */
 export interface EgressGuard {
@@ -31,6 +61,8 @@ export interface EgressGuard {
   setSubrequestLimit(n: number): void;
   /** Forgets the subrequest count of a finished event. */
   endEvent(eventKey: string): void;
+  /** Sends fetch/WebSocket through the egress proxy (call once, before the tenant loads). */
+  useProxy(address: EgressProxyAddress | undefined): void;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -45,6 +77,13 @@ function denied(message: string): Error {
   const err = new TypeError(message);
   (err as Any).code = "ERR_PERMISSION_DENIED";
   return err;
+}
+
+const reason = (err: unknown) => (err as Error)?.message ?? String(err);
+
+/** `host:port` as Deno's permission API spells it. */
+function permissionHost(ip: string, port: number): string {
+  return ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
 /**
@@ -68,9 +107,30 @@ export function installEgress(
   const origConnect = D.connect?.bind(D);
   const origConnectTls = D.connectTls?.bind(D);
   const origCreateHttpClient = D.createHttpClient?.bind(D);
+  const origStartTls = D.startTls?.bind(D);
+  const querySync = D.permissions?.querySync?.bind(D.permissions);
   const NativeWebSocket = g.WebSocket as typeof WebSocket | undefined;
   let limit = 0;
   const counts = new Map<string, number>();
+  /** The proxy settings every HTTP client gets; undefined = no proxy (check, then dial the name). */
+  let proxy: Any;
+  /** The client of fetch/WebSocket calls that name none. */
+  let proxyClient: Any;
+  /** Clients made by the createHttpClient below: the only ones fetch accepts. */
+  const ourClients = new WeakSet<object>();
+
+  /** The checked addresses the tenant's own `net` grant lets it dial (Deno checks the IP). */
+  const dialable = (addresses: unknown, port: number): string[] => {
+    if (!Array.isArray(addresses) || !querySync) return [];
+    return addresses.filter((ip) => {
+      try {
+        return querySync({ name: "net", host: permissionHost(String(ip), port) }).state ===
+          "granted";
+      } catch {
+        return false;
+      }
+    });
+  };
 
   const count = () => {
     if (limit <= 0) return;
@@ -93,26 +153,57 @@ export function installEgress(
     }
   };
 
-  async function guardedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
-    count();
-    const client = (init as Any)?.client;
-    let req = new NativeRequest(input, init);
-    const follow = req.redirect === "follow";
-    for (let hop = 0;; hop++) {
-      const url = new NativeURL(req.url);
+  /** The client a request uses: the tenant's (made here, so on the proxy) or the proxy's. */
+  const clientOf = (client: unknown) => {
+    if (client === undefined || client === null) return proxyClient;
+    if (!ourClients.has(client as object)) {
+      throw denied("fetch: the client was not made by Deno.createHttpClient()");
+    }
+    return client;
+  };
+
+  /**
+   * One hop. With the proxy, the proxy checks (and pins) the connection; a
+   * failed fetch asks the host why, so a refusal reads as one.
+   */
+  const hop = async (req: Request, url: URL, init: Any): Promise<Response> => {
+    const network = url.protocol === "http:" || url.protocol === "https:";
+    if (!proxy || !network) {
       try {
         await checkUrl(url);
       } catch (err) {
-        throw denied(`fetch ${url.origin}: ${(err as Error)?.message ?? err}`);
+        throw denied(`fetch ${url.origin}: ${reason(err)}`);
       }
+      return await origFetch(req, init);
+    }
+    try {
+      return await origFetch(req, init);
+    } catch (err) {
+      if ((err as Error)?.name !== "AbortError") {
+        try {
+          await check(url.hostname, defaultPort(url));
+        } catch (why) {
+          throw denied(`fetch ${url.origin}: ${reason(why)}`);
+        }
+      }
+      throw err;
+    }
+  };
+
+  async function guardedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    count();
+    const client = clientOf((init as Any)?.client);
+    let req = new NativeRequest(input, init);
+    const follow = req.redirect === "follow";
+    for (let hops = 0;; hops++) {
+      const url = new NativeURL(req.url);
       const replay = follow && req.body ? req.clone() : undefined;
-      const res = await origFetch(
-        req,
-        { redirect: follow ? "manual" : req.redirect, client } as Any,
-      );
+      const res = await hop(req, url, { redirect: follow ? "manual" : req.redirect, client });
       const location = res.headers.get("location");
       if (!follow || !REDIRECTS.has(res.status) || location === null) return res;
-      if (hop >= MAX_HOPS) throw new TypeError(`fetch ${req.url}: more than ${MAX_HOPS} redirects`);
+      if (hops >= MAX_HOPS) {
+        throw new TypeError(`fetch ${req.url}: more than ${MAX_HOPS} redirects`);
+      }
       await res.body?.cancel();
       const next = new NativeURL(location, req.url);
       let method = req.method;
@@ -147,23 +238,57 @@ export function installEgress(
   }
   g.fetch = guardedFetch;
 
-  const wrapConnect = (orig: Any, name: string) =>
+  /** Connects to the first checked address that answers; undefined when none is dialable. */
+  const connectPinned = async (options: Any, addresses: unknown, port: number) => {
+    const ips = dialable(addresses, port);
+    if (ips.length === 0) return undefined;
+    let last: unknown;
+    for (const ip of ips) {
+      try {
+        return await origConnect({ ...options, transport: "tcp", hostname: ip });
+      } catch (err) {
+        last = err;
+      }
+    }
+    throw last;
+  };
+
+  const wrapConnect = (orig: Any, name: string, tls: boolean) =>
     orig &&
-    (async (options: Any) => {
+    (async (tenantOptions: Any) => {
+      // read once: a getter must not answer one host to the check and another to the dial
+      const options = tenantOptions !== null && typeof tenantOptions === "object"
+        ? { ...tenantOptions }
+        : tenantOptions;
       const transport = options?.transport ?? "tcp";
-      if (transport === "tcp") {
-        count();
-        const host = options?.hostname ?? "127.0.0.1";
-        try {
-          await check(host, Number(options?.port));
-        } catch (err) {
-          throw denied(`Deno.${name} ${host}:${options?.port}: ${(err as Error)?.message ?? err}`);
+      if (transport !== "tcp") return await orig(options);
+      count();
+      const host = options?.hostname ?? "127.0.0.1";
+      const port = Number(options?.port);
+      let addresses: unknown;
+      try {
+        addresses = await check(host, port);
+      } catch (err) {
+        throw denied(`Deno.${name} ${host}:${options?.port}: ${reason(err)}`);
+      }
+      // connectTls with a client certificate: startTls takes none, so it dials the name
+      const clientCert = tls && (options.cert || options.key || options.certChain);
+      if (!clientCert && (!tls || origStartTls)) {
+        const conn = await connectPinned(options, addresses, port);
+        if (conn && !tls) return conn;
+        if (conn) {
+          return await origStartTls(conn, {
+            hostname: host,
+            caCerts: options.caCerts,
+            alpnProtocols: options.alpnProtocols,
+            unsafelyDisableHostnameVerification: options.unsafelyDisableHostnameVerification,
+          });
         }
       }
       return await orig(options);
     });
-  D.connect = wrapConnect(origConnect, "connect");
-  D.connectTls = wrapConnect(origConnectTls, "connectTls");
+  D.connect = wrapConnect(origConnect, "connect", false);
+  D.connectTls = wrapConnect(origConnectTls, "connectTls", true);
 
   const noListen = (name: string) => () => {
     throw denied(`Deno.${name}() is not available to Worky tenants: answer through fetch()`);
@@ -173,14 +298,22 @@ export function installEgress(
   }
   if (origCreateHttpClient) {
     D.createHttpClient = (options: Any) => {
-      if (options?.proxy) {
+      const own = { ...options }; // read once: a getter cannot answer differently later
+      if (own.proxy) {
         throw denied("Deno.createHttpClient({ proxy }) is not available to Worky tenants");
       }
-      return origCreateHttpClient(options);
+      if (proxy) own.proxy = proxy;
+      else delete own.proxy;
+      const client = origCreateHttpClient(own);
+      ourClients.add(client);
+      return client;
     };
   }
-  if (NativeWebSocket) g.WebSocket = guardedWebSocket(NativeWebSocket, check, count);
-  guardNodeNet(check, count, denied);
+  if (NativeWebSocket) {
+    g.WebSocket = guardedWebSocket(NativeWebSocket, check, count, clientOf);
+  }
+  if (typeof g.EventSource === "function") g.EventSource = guardedEventSource(guardedFetch);
+  guardNodeNet(check, count, denied, (addresses, port) => dialable(addresses, port)[0]);
 
   return {
     setSubrequestLimit(n) {
@@ -189,18 +322,30 @@ export function installEgress(
     endEvent(key) {
       if (counts.size !== 0) counts.delete(key);
     },
+    useProxy(address) {
+      if (!address || proxy || !origCreateHttpClient) return;
+      proxy = {
+        url: `socks5h://127.0.0.1:${address.port}`,
+        basicAuth: { username: address.username, password: address.password },
+      };
+      proxyClient = origCreateHttpClient({ proxy });
+    },
   };
 }
 
 /**
  * A WebSocket whose connection opens only after the host allowed its
- * address. It forwards the real socket's events and methods; until the check
- * passes it is CONNECTING and buffers nothing (send() throws, like a real one).
+ * address, through the egress proxy's client when there is one (the proxy
+ * checks again and dials the checked address). It forwards the real socket's
+ * events and methods; until the check passes it is CONNECTING and buffers
+ * nothing (send() throws, like a real one). Takes Deno's second argument
+ * either way: protocols, or `{ protocols, headers, client }`.
  */
 function guardedWebSocket(
   Native: typeof WebSocket,
   check: EgressCheck,
   count: () => void,
+  clientOf: (client: unknown) => unknown,
 ): typeof WebSocket {
   class GuardedWebSocket extends EventTarget {
     static readonly CONNECTING = 0;
@@ -220,7 +365,7 @@ function guardedWebSocket(
     #state = 0;
     #binaryType: BinaryType = "blob";
 
-    constructor(url: string | URL, protocols?: string | string[]) {
+    constructor(url: string | URL, protocolsOrOptions?: string | string[] | Any) {
       super();
       const u = new URL(url);
       if (u.protocol === "http:") u.protocol = "ws:";
@@ -228,11 +373,17 @@ function guardedWebSocket(
       if (u.protocol !== "ws:" && u.protocol !== "wss:") {
         throw new DOMException(`"${u.href}" is not a ws: or wss: URL`, "SyntaxError");
       }
+      const options: Any = typeof protocolsOrOptions === "string" ||
+          Array.isArray(protocolsOrOptions) || protocolsOrOptions == null
+        ? { protocols: protocolsOrOptions ?? undefined }
+        : { ...protocolsOrOptions };
+      options.client = clientOf(options.client);
+      if (options.client === undefined) delete options.client;
       count();
       this.url = u.href;
       check(u.hostname, defaultPort(u)).then(() => {
         if (this.#state === 3) return;
-        const ws = this.#ws = new Native(u, protocols);
+        const ws = this.#ws = new Native(u, options);
         ws.binaryType = this.#binaryType;
         for (const type of ["open", "message", "error", "close"]) {
           ws.addEventListener(type, (e) => this.#forward(type, e));

@@ -6,6 +6,7 @@
  * transferred ReadableStream.
  */
 import type { BindingSpec } from "./bindings/types.ts";
+import type { EgressProxyAddress } from "./egress.worker.ts";
 
 /** Header list as `[name, value]` pairs (keeps repeated `set-cookie`). */
 export type HeaderPairs = [string, string][];
@@ -80,6 +81,8 @@ export interface InitMessage {
   bindings: BindingSpec[];
   /** Limits the worker enforces on itself (absent = none). */
   limits?: WorkerLimits;
+  /** The egress proxy fetch and WebSocket go through (absent = dial by name after the check). */
+  egressProxy?: EgressProxyAddress;
 }
 
 /** Limits enforced inside the worker (see `egress.worker.ts`, `memory/heap_sampler.worker.ts`). */

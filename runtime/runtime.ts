@@ -11,6 +11,8 @@ import type { BindingServices } from "./bindings/types.ts";
 import { WorkerFactory } from "./worker_factory.ts";
 import { Deployment, type DeploymentSpec } from "./deployment.ts";
 import { type MemoryWatchdog, memoryWatchdog } from "./memory/memory_watchdog.ts";
+import type { Resolver } from "./egress.ts";
+import { type EgressProxy, egressProxy } from "./egress_proxy.ts";
 
 export interface RuntimeOptions {
   logger?: Logger;
@@ -18,6 +20,8 @@ export interface RuntimeOptions {
   services?: BindingServices;
   /** Pre-spawned spare workers per permission set (default 1). */
   spares?: number;
+  /** Resolves names for tenants' egress policies (default: the system resolver; tests inject). */
+  egressResolver?: Resolver;
 }
 
 /** What a deployment needs from the runtime around it. */
@@ -28,6 +32,10 @@ export interface RuntimeContext {
   services: BindingServices;
   /** The process's memory watchdog (synchronous allocation loops); see memory/memory_watchdog.ts. */
   watchdog?: MemoryWatchdog;
+  /** The process's egress proxy (egress_proxy.ts); absent = tenants dial by name after the check. */
+  egressProxy?: EgressProxy;
+  /** Resolver of the egress policies (absent = the system resolver). */
+  egressResolver?: Resolver;
 }
 
 export class Runtime implements RuntimeContext {
@@ -36,6 +44,8 @@ export class Runtime implements RuntimeContext {
   readonly clock: Clock;
   readonly services: BindingServices;
   readonly watchdog: MemoryWatchdog;
+  readonly egressProxy: EgressProxy;
+  readonly egressResolver?: Resolver;
 
   constructor(options: RuntimeOptions = {}) {
     this.factory = new WorkerFactory({ spares: options.spares });
@@ -45,6 +55,9 @@ export class Runtime implements RuntimeContext {
     this.watchdog = memoryWatchdog();
     this.watchdog.logger ??= this.logger;
     this.watchdog.acquire();
+    this.egressProxy = egressProxy();
+    this.egressProxy.acquire();
+    this.egressResolver = options.egressResolver;
   }
 
   deploy(spec: DeploymentSpec): Promise<Deployment> {
@@ -53,6 +66,7 @@ export class Runtime implements RuntimeContext {
 
   close(): void {
     this.watchdog.release();
+    this.egressProxy.release();
     this.factory.close();
   }
 }

@@ -1,6 +1,10 @@
 /** The egress policy and the address classifier, with an injected resolver. */
 import { expect, it } from "vitest";
-import { EgressPolicy, protectControlPlanePort } from "../../runtime/egress.ts";
+import {
+  EgressPolicy,
+  protectControlPlanePort,
+  protectEgressProxyPort,
+} from "../../runtime/egress.ts";
 import { classifyIp, inRange, parseCidr, parseIp } from "../../runtime/ip_ranges.ts";
 
 it("classifies every spelling of loopback, private and metadata addresses", () => {
@@ -84,4 +88,48 @@ it("config that names a host, host:port or range allows exactly that; never the 
   } finally {
     undo();
   }
+});
+
+it("answers the checked addresses: what a connection may dial, never a second resolution", async () => {
+  let calls = 0;
+  const p = new EgressPolicy({
+    net: ["named.test", "localhost:8080"],
+    allowPrivate: ["10.1.0.0/16"],
+  }, {
+    resolve: (host) => {
+      calls++;
+      return host === "gone.test"
+        ? Promise.resolve([])
+        : Promise.resolve(host === "named.test" ? ["10.9.9.9", "::1"] : ["10.1.2.3", "10.1.2.4"]);
+    },
+    selfAddresses: [],
+  });
+  expect(await p.check("svc.test", 80)).toEqual(["10.1.2.3", "10.1.2.4"]);
+  expect(await p.check("0x0a010203", 80)).toEqual(["10.1.2.3"]); // the canonical spelling
+  expect(await p.check("[::ffff:10.1.2.3]", 80)).toEqual(["::ffff:a01:203"]);
+  // a host the config names is resolved too (the proxy dials an address), any address allowed
+  expect(await p.check("named.test", 443)).toEqual(["10.9.9.9", "::1"]);
+  expect(await p.check("localhost", 8080)).toEqual(["127.0.0.1", "::1"]);
+  await expect(p.check("localhost", 8081)).rejects.toThrow(/localhost is loopback/);
+  await expect(p.check("gone.test", 80)).rejects.toThrow(/resolves to no address/);
+  expect(calls).toBe(3); // IP literals and localhost names are not looked up
+});
+
+it("Worky's own ports are refused on local addresses even for a named host", async () => {
+  const p = new EgressPolicy({ net: ["named.test"], allowPrivate: ["127.0.0.1"] }, {
+    resolve: () => Promise.resolve(["127.0.0.1"]),
+    selfAddresses: [],
+  });
+  const undoProxy = protectEgressProxyPort(9100);
+  const undoPlane = protectControlPlanePort(9101);
+  try {
+    await expect(p.check("127.0.0.1", 9100)).rejects.toThrow(/is the Worky egress proxy/);
+    await expect(p.check("named.test", 9100)).rejects.toThrow(/Worky egress proxy/);
+    await expect(p.check("named.test", 9101)).rejects.toThrow(/Worky control plane/);
+    expect(await p.check("named.test", 9102)).toEqual(["127.0.0.1"]);
+  } finally {
+    undoProxy();
+    undoPlane();
+  }
+  expect(await p.check("127.0.0.1", 9100)).toEqual(["127.0.0.1"]);
 });

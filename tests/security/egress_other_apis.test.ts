@@ -1,7 +1,9 @@
 /**
  * Every other way out to 127.0.0.1, from a tenant with `net = true`:
- * Deno.connect, Deno.connectTls, WebSocket, node:net, node:http, and
- * Deno.createHttpClient with a proxy. None reaches the target server.
+ * Deno.connect, Deno.connectTls, WebSocket, EventSource (Deno's calls its
+ * internal fetch: it reached the target before the guard replaced it),
+ * node:net, node:http, and Deno.createHttpClient with a proxy. None reaches
+ * the target server.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Fixture } from "../_helpers/fixture.ts";
@@ -20,6 +22,11 @@ const ATTACKS: Record<string, string> = {
       const ws = new WebSocket("ws://127.0.0.1:PORT/");
       ws.onopen = () => resolve("open");
       ws.onerror = (e) => reject(Object.assign(new Error(e.message ?? "ws error"), { code: "WS" }));
+    });`,
+  eventsource: `return await new Promise((resolve, reject) => {
+      const es = new EventSource("http://127.0.0.1:PORT/");
+      es.onopen = () => { es.close(); resolve("open"); };
+      es.onerror = (e) => { es.close(); reject(new Error(e.message ?? "eventsource error")); };
     });`,
   node_net: `const net = await import("node:net");
     return await new Promise((resolve, reject) => {
