@@ -76,7 +76,6 @@ async function goodTraffic(url: string, requests: number, clients: number) {
 
 /** Requests per second each bad tenant gets in a paced storm. */
 const BAD_RPS = Number(Deno.env.get("BENCH_ISOLATION_BAD_RPS") ?? 50);
-const PACED_MAX_OUTSTANDING = 16;
 
 /**
  * One server (a child process) with the good tenant and the bad ones, quiet then storm.
@@ -118,37 +117,29 @@ async function phase(isolation: "thread" | "cell", kind: "paced" | "flood") {
     await waitForHttp(`${url}/_worky/health`);
     await goodTraffic(url, 200, CLIENTS); // warm up
     const quiet = await goodTraffic(url, REQUESTS, CLIENTS);
-    let storming = true;
-    let bad = 0;
     const only = Deno.env.get("BENCH_ISOLATION_ONLY");
-    const hit = async (name: string) => {
-      try {
-        const res = await fetch(`${url}/${name}/`);
-        await res.body?.cancel();
-      } catch { /* expected */ }
-      bad++;
-    };
-    const storm = Promise.all(
-      Object.keys(BAD).filter((n) => !only || only.split(",").includes(n)).map(async (name) => {
-        if (kind === "flood") {
-          while (storming) await hit(name);
-          return;
-        }
-        // paced: a request every 1000/BAD_RPS ms whether or not the last one answered
-        const outstanding = new Set<Promise<void>>();
-        while (storming) {
-          if (outstanding.size < PACED_MAX_OUTSTANDING) {
-            const p: Promise<void> = hit(name).finally(() => outstanding.delete(p));
-            outstanding.add(p);
-          }
-          await new Promise((r) => setTimeout(r, 1000 / BAD_RPS));
-        }
-        await Promise.all(outstanding);
-      }),
-    );
+    const names = Object.keys(BAD).filter((n) => !only || only.split(",").includes(n));
+    // the bad traffic comes from another process (bench/isolation_storm.ts): this one only times
+    const generator = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        `${ROOT}bench/isolation_storm.ts`,
+        url,
+        kind,
+        String(BAD_RPS),
+        names.join(","),
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    await new Promise((r) => setTimeout(r, 500)); // the storm is under way
     const stormy = await goodTraffic(url, REQUESTS, CLIENTS);
-    storming = false;
-    await storm;
+    await generator.stdin.close();
+    const { bad } = JSON.parse(new TextDecoder().decode((await generator.output()).stdout)) as {
+      bad: number;
+    };
     const spinning = await spinningWorkerThreads(server.pid);
     const health = await (await fetch(`${url}/_worky/health`)).json() as {
       tenants: { tenant: string; recycled?: number; isolation?: string }[];
