@@ -3,7 +3,8 @@
  * while bad tenants loop, crash, reject, exit, recurse, allocate and answer
  * huge bodies, against a quiet run of the same good traffic. The server runs
  * as its own process (`worky serve --no-supervise`, as an operator would run
- * it); this process only generates the traffic. Bad tenants as threads (the
+ * it); this process only sends and times the good traffic, the bad traffic
+ * comes from `bench/isolation_storm.ts` in a process of its own. Bad tenants as threads (the
  * default) and as cells (`isolation = "cell"`, the setting for untrusted
  * tenants), each under a paced storm (the same bad traffic for both) and a
  * flood (see {@link phase}). `run()` returns all four, with their ratios to the

@@ -170,9 +170,9 @@ export class CellProcess {
       CELL_MAIN,
     ];
     // A cell holds a tenant we don't trust: it runs at a lower CPU priority, so on a busy
-    // machine the kernel favours the server and the tenants in it; once the cell died, at the
-    // lowest (measured in bench/isolation.ts: with nice 10 a storm of bad cells still tripled
-    // the good tenants' p99).
+    // machine the kernel favours the server and the tenants in it; once its tenant misbehaved
+    // (`demote`), at the lowest (bench/isolation.ts: at nice 10 a storm of bad cells tripled the
+    // good tenants' p99).
     const [cmd, ...prefix] = [...priorityPrefix(this.#demoted, CELL_NICENESS), Deno.execPath()];
     const child = new Deno.Command(cmd, {
       args: [...prefix, ...denoArgs],

@@ -5,7 +5,8 @@
  * `terminate()` could not stop can be demoted inside the Worky process itself.
  *
  * Measured (bench/isolation.ts, 2 cores): with bad tenants' cells at nice 10 a storm tripled the
- * good tenants' p99; at SCHED_IDLE it stayed within 2×.
+ * good tenants' p99 (3.0×); with misbehaving cells at SCHED_IDLE it was 1.3–2.5× under a paced
+ * storm and up to 4.6× under a flood.
  *
  * Without `chrt` (not Linux, or a minimal image) everything here is a no-op, and cells fall back
  * to `nice`.

@@ -16,8 +16,9 @@
  *   still exists then and used more than `minCpu` (50 %) of a core over that window is a zombie
  *   (a stopped worker's thread normally exits within milliseconds). On a loaded machine a
  *   spinning thread gets less than its core (and a demoted one only idle cores), so a thread
- *   runnable (`R`) at both samples that used any CPU in between counts too. Nothing runs while nothing was killed.
- * - **Demoting.** A stopped worker's thread that still exists `demoteAfterMs` (50 ms) after
+ *   runnable (`R`) at both samples that used any CPU in between counts too. Nothing runs while
+ *   nothing was killed.
+ * - **Demoting.** A stopped worker's thread that still exists 50 ms after
  *   `terminate()` is moved to SCHED_IDLE at once (`cpu_priority.ts`, per thread): until the
  *   verdict, and for as long as it spins after, it only gets cores nobody else wants. (Linux
  *   hands out thread ids in increasing order, so the id can't be another thread's yet.)
@@ -47,6 +48,8 @@ export interface Zombie extends WorkerThread {
 }
 
 const TASKS = "/proc/self/task";
+/** A stopped worker's thread still there this long after `terminate()` goes to SCHED_IDLE. */
+const DEMOTE_AFTER_MS = 50;
 const WORKER_NAME = /^worker-(\d+)$/;
 
 function listTasks(): Set<string> | undefined {
@@ -142,10 +145,6 @@ export interface ZombieThreadsOptions {
   sample?: (t: WorkerThread) => ThreadSample | undefined;
   /** Clock in ms (default `performance.now`). */
   now?: () => number;
-  /** Wait after `terminate()` before a thread still there is demoted (default 50 ms). */
-  demoteAfterMs?: number;
-  /** Lowers a thread's CPU priority (default {@link demoteToIdle}). */
-  demote?: (tid: number) => Promise<boolean>;
 }
 
 /**
@@ -165,8 +164,6 @@ export class ZombieThreads {
   readonly #minCpu: number;
   readonly #sample: (t: WorkerThread) => ThreadSample | undefined;
   readonly #now: () => number;
-  readonly #demoteAfterMs: number;
-  readonly #demote: (tid: number) => Promise<boolean>;
   readonly #watching = new Set<number>();
   /** Zombies found so far (their threads may still be running: see {@link live}). */
   readonly found: Zombie[] = [];
@@ -181,8 +178,6 @@ export class ZombieThreads {
     this.#minCpu = options.minCpu ?? 0.5;
     this.#sample = options.sample ?? sampleThread;
     this.#now = options.now ?? (() => performance.now());
-    this.#demoteAfterMs = Math.min(options.demoteAfterMs ?? 50, this.#settleMs);
-    this.#demote = options.demote ?? ((tid) => demoteToIdle(tid));
   }
 
   /** Threads of stopped workers moved to idle CPU priority so far. */
@@ -204,9 +199,10 @@ export class ZombieThreads {
     const killedAt = this.#now();
     return (async () => {
       try {
-        await sleep(this.#demoteAfterMs);
-        if (this.#sample(thread) && await this.#demote(thread.tid)) this.demoted++;
-        await sleep(this.#settleMs - this.#demoteAfterMs);
+        const demoteAfter = Math.min(DEMOTE_AFTER_MS, this.#settleMs);
+        await sleep(demoteAfter);
+        if (this.#sample(thread) && await demoteToIdle(thread.tid)) this.demoted++;
+        await sleep(this.#settleMs - demoteAfter);
         const a = this.#sample(thread);
         if (!a) return undefined;
         const from = this.#now();
