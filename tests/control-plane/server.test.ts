@@ -95,6 +95,15 @@ const FILES: Record<string, string> = {
             const bytes = new Uint8Array(256); for (let i = 0; i < 256; i++) bytes[i] = i;
             return new Response(bytes, { status: 201, headers: { "content-type": "application/octet-stream" } });
           }
+          case "/streams/big": // big complete bodies cross as transferred bytes
+            return new Response("é€x".repeat(100_000) + "end", { headers: { "x-kind": "text" } });
+          case "/streams/bigbytes": {
+            const bytes = new Uint8Array(300_000); for (let i = 0; i < bytes.length; i++) bytes[i] = i % 251;
+            return new Response(bytes.buffer);
+          }
+          case "/streams/cached": // the same big Response answered twice: the second streams
+            (globalThis as any).cached ??= new Response("z".repeat(200_000));
+            return (globalThis as any).cached;
           case "/streams/cookies": {
             const h = new Headers();
             h.append("set-cookie", "a=1; Path=/");
@@ -242,6 +251,20 @@ describe("bodies and headers", () => {
     const bytes = new Uint8Array(await res.arrayBuffer());
     expect(bytes.length).toBe(256);
     expect(bytes.every((b, i) => b === i)).toBe(true);
+  });
+
+  test("big complete bodies (text and bytes) arrive whole", async () => {
+    const text = await fx.fetch("/streams/big");
+    expect(text.headers.get("x-kind")).toBe("text");
+    expect(await text.text()).toBe("é€x".repeat(100_000) + "end");
+    const bytes = new Uint8Array(await (await fx.fetch("/streams/bigbytes")).arrayBuffer());
+    expect(bytes.length).toBe(300_000);
+    expect(bytes.every((b, i) => b === i % 251)).toBe(true);
+    for (let i = 0; i < 2; i++) {
+      const res = await fx.fetch("/streams/cached");
+      expect(res.status).toBe(200);
+      expect((await res.text()).length).toBe(200_000);
+    }
   });
 
   test("multiple set-cookie headers survive", async () => {
