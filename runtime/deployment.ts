@@ -95,6 +95,7 @@ export class Deployment {
       factory: rt.factory,
       logger: rt.logger,
       watchdog: rt.watchdog,
+      clock: rt.clock,
     });
     try {
       await pool.warm();
@@ -144,6 +145,8 @@ export class Deployment {
       workers: this.pool.size,
       inFlight: this.pool.inFlight,
       recycled: this.pool.recycled,
+      /** Its worker threads run at SCHED_IDLE (a worker misbehaved, `worker_pool.ts`). */
+      idle: this.pool.idle,
     };
   }
 }

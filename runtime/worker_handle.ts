@@ -35,7 +35,8 @@ import {
 } from "./protocol.ts";
 import type { BindingHost } from "./bindings/types.ts";
 import { acceptUpgrade, WorkerSockets } from "./websocket/relay.ts";
-import { zombieThreads } from "./memory/zombie_threads.ts";
+import { type WorkerThread, workerThread, zombieThreads } from "./memory/zombie_threads.ts";
+import { demoteToIdle } from "./memory/cpu_priority.ts";
 
 export type WorkerState = "starting" | "ready" | "dead";
 
@@ -47,8 +48,11 @@ export interface WorkerHandleOptions {
   logger: Logger;
   /** Wall-clock limit per event, and the bound on `waitUntil` work after it. */
   timeoutMs: number;
-  /** Called once when the worker dies for any reason. */
-  onDead(handle: WorkerHandle, reason: string): void;
+  /**
+   * Called once when the worker dies for any reason; `misbehaved` when it was stopped for
+   * something that costs everyone CPU (an event over its time limit, memory over its limit).
+   */
+  onDead(handle: WorkerHandle, reason: string, misbehaved: boolean): void;
 }
 
 interface Pending {
@@ -144,8 +148,15 @@ export class WorkerHandle {
     return this.#start(requestId, (id) => this.#enqueue([H_EVENT, id, kind, payload, requestId]));
   }
 
-  /** Stops the worker now; everything in flight fails with `code`. */
-  kill(reason: string, code: ErrorCode = "ERR_TENANT_CRASHED") {
+  /**
+   * Stops the worker now; everything in flight fails with `code`. `misbehaved` (by default for
+   * memory) tells the pool to put the tenant's threads at idle priority (`worker_pool.ts`).
+   */
+  kill(
+    reason: string,
+    code: ErrorCode = "ERR_TENANT_CRASHED",
+    misbehaved = code === "ERR_TENANT_MEMORY",
+  ) {
     if (this.state === "dead") return;
     this.state = "dead";
     this.#o.worker.terminate();
@@ -158,7 +169,24 @@ export class WorkerHandle {
     }
     this.inFlight = 0;
     this.sockets.closeAll(1011, `worker stopped: ${reason}`);
-    this.#o.onDead(this, reason);
+    this.#o.onDead(this, reason, misbehaved);
+  }
+
+  #idle = false;
+  /**
+   * Moves this worker's OS thread to SCHED_IDLE (`memory/cpu_priority.ts`): it runs only on
+   * cores nobody else wants. Once per worker; a no-op without `chrt` or a known thread.
+   */
+  demote(): void {
+    if (this.#idle || this.state === "dead") return;
+    this.#idle = true;
+    const thread = this.thread;
+    if (thread) void demoteToIdle(thread.tid);
+  }
+
+  /** The worker's OS thread, where known (Linux). */
+  get thread(): WorkerThread | undefined {
+    return workerThread(this.#o.worker);
   }
 
   #start(requestId: string, send: (id: number) => void, request?: Request): Promise<unknown> {
@@ -199,7 +227,7 @@ export class WorkerHandle {
         `tenant "${this.tenant}" did not respond within ${this.#o.timeoutMs} ms`,
       ),
     );
-    this.kill(`event exceeded ${this.#o.timeoutMs} ms`, "ERR_TENANT_CRASHED");
+    this.kill(`event exceeded ${this.#o.timeoutMs} ms`, "ERR_TENANT_CRASHED", true);
   }
 
   /** Times out what is past its deadline; false once nothing is left to watch. */
@@ -325,9 +353,9 @@ export class WorkerHandle {
         const p = this.#responded(m[1]);
         if (!p) return;
         this.#logError(m[2], p.requestId);
+        // The worker keeps serving, as on Workers and Deno Deploy: an exception is the event's
+        // 500, not a reason to pay a respawn (which blocks the host's thread ~11 ms).
         p.reject(fromWire(m[2], this.tenant));
-        // an exception escaped the handler: this worker's state is suspect
-        this.retire("handler threw");
         return;
       }
       case W_EVENT_RESULT: {
@@ -381,7 +409,7 @@ export class WorkerHandle {
   retire(reason: string) {
     if (this.#retireReason !== null || this.state === "dead") return;
     this.#retireReason = reason;
-    this.#o.onDead(this, reason); // the pool replaces it now
+    this.#o.onDead(this, reason, false); // the pool replaces it now
     if (this.inFlight <= 0) this.kill(`retired: ${reason}`);
   }
 

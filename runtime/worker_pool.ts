@@ -12,6 +12,10 @@ import { WorkyError } from "./errors.ts";
 import { CrashBackoff } from "./crash_backoff.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { MemoryWatchdog } from "./memory/memory_watchdog.ts";
+import type { WorkerThread } from "./memory/zombie_threads.ts";
+
+/** How long a tenant's worker threads stay at idle CPU priority after one misbehaved. */
+export const IDLE_PENALTY_MS = 60_000;
 
 export interface PoolLimits {
   timeoutMs: number;
@@ -47,13 +51,14 @@ export class WorkerPool {
   /** Fails events fast while this tenant's workers keep dying (`crash_backoff.ts`). */
   readonly backoff: CrashBackoff;
   readonly #spawnedAt = new WeakMap<WorkerHandle, number>();
+  /** Clock time until which this tenant's worker threads run at SCHED_IDLE (see #penalize). */
+  #idleUntil = -Infinity;
+  readonly #clock: Clock;
 
   constructor(options: WorkerPoolOptions) {
     this.#o = options;
-    this.backoff = new CrashBackoff({
-      tenant: options.tenant,
-      clock: options.clock ?? systemClock,
-    });
+    this.#clock = options.clock ?? systemClock;
+    this.backoff = new CrashBackoff({ tenant: options.tenant, clock: this.#clock });
     this.#o.factory.acquire(options.permissions);
     this.#idleTimer = setInterval(() => this.#shrink(), Math.max(1000, options.limits.idleMs / 2));
   }
@@ -103,6 +108,11 @@ export class WorkerPool {
     return this.#workers.length;
   }
 
+  /** OS threads of the live workers, where known (Linux). */
+  get threads(): WorkerThread[] {
+    return this.#workers.flatMap((w) => w.thread ?? []);
+  }
+
   get inFlight(): number {
     let n = 0;
     for (const w of this.#workers) n += w.inFlight;
@@ -131,19 +141,48 @@ export class WorkerPool {
       bindings: o.bindings,
       logger: o.logger,
       timeoutMs: o.limits.timeoutMs,
-      onDead: (h, reason) => this.#onDead(h, reason),
+      onDead: (h, reason, misbehaved) => this.#onDead(h, reason, misbehaved),
     });
+    if (this.idle) handle.demote();
     this.#workers.push(handle);
     this.#spawnedAt.set(handle, handle.lastActive);
     o.watchdog?.watch(handle, o.init.limits?.memoryMb ?? 0);
     return handle;
   }
 
-  #onDead(handle: WorkerHandle, reason: string) {
+  /** True while this tenant's worker threads run at SCHED_IDLE. */
+  get idle(): boolean {
+    return this.#clock.now() < this.#idleUntil;
+  }
+
+  /**
+   * A worker of this tenant was stopped for burning what everyone shares (an event past its
+   * time limit, memory past its limit): for {@link IDLE_PENALTY_MS} from now, its live and new
+   * worker threads run at SCHED_IDLE, so until the penalty lapses its CPU is what other tenants
+   * and the server leave over. The same rule cells follow (`cells/cell_process.ts`), per thread.
+   * Threads demoted stay so until they retire (going back needs privileges); workers started
+   * after the penalty lapsed run normally.
+   */
+  #penalize(reason: string) {
+    const was = this.idle;
+    this.#idleUntil = this.#clock.now() + IDLE_PENALTY_MS;
+    if (was) return;
+    this.#o.logger.log({
+      level: "warn",
+      msg: `tenant "${this.#o.tenant}" runs at idle CPU priority for ${
+        IDLE_PENALTY_MS / 1000
+      } s: a worker was stopped because ${reason}`,
+      tenant: this.#o.tenant,
+    });
+    for (const w of this.#workers) w.demote();
+  }
+
+  #onDead(handle: WorkerHandle, reason: string, misbehaved: boolean) {
     const i = this.#workers.indexOf(handle);
     if (i < 0) return;
     this.#workers.splice(i, 1);
     if (this.#closed) return;
+    if (misbehaved) this.#penalize(reason);
     this.recycled++;
     if (reason !== "idle") this.backoff.died();
     this.#o.logger.log({

@@ -151,6 +151,8 @@ export class CellDeployment {
       workers: run && !run.exit ? 1 : 0,
       inFlight: this.#inFlight,
       recycled: this.cell.restarts,
+      /** The cell runs at SCHED_IDLE (its tenant misbehaved, `CellProcess.demote`). */
+      idle: this.cell.demoted,
       isolation: "cell" as const,
       pid: run?.pid,
     };

@@ -122,6 +122,11 @@ export class CellProcess {
     return this.#ready.promise;
   }
 
+  /** True once the cell was moved to SCHED_IDLE. */
+  get demoted(): boolean {
+    return this.#demoted;
+  }
+
   /**
    * Moves this cell to SCHED_IDLE for good (the running process and every later one): called
    * when its tenant misbehaved (a timeout, crash, exception or memory kill), and on its death.

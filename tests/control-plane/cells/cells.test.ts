@@ -16,6 +16,7 @@ import { startWorkyChild, type WorkyProcess } from "../../_helpers/worky_process
 import { LibsqlKvStore } from "../../../control-plane/storage/kv_store.ts";
 import type { CellDeployment } from "../../../control-plane/cells/cell_deployment.ts";
 import { recordQuarantine } from "../../../runtime/memory/quarantine.ts";
+import { policiesOf, SCHED_IDLE } from "../../_helpers/sched_policy.ts";
 
 const CELL_TENANT = `export default {
   async fetch(req, env, ctx) {
@@ -57,15 +58,6 @@ function ownCpuMs(): number {
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(f[11]) + Number(f[12])) * 10;
 }
-
-/** Scheduling policy of every thread of `pid` (`/proc/<pid>/task/<tid>/stat` field 41; 5 = SCHED_IDLE). */
-function policiesOf(pid: number): number[] {
-  return [...Deno.readDirSync(`/proc/${pid}/task`)].map((t) => {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/stat`);
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[38]);
-  });
-}
-const SCHED_IDLE = 5;
 
 function cellOf(fx: Fixture, tenant: string): CellDeployment {
   return fx.server.deployments.get(tenant)!.current as CellDeployment;

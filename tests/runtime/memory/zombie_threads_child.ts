@@ -9,6 +9,7 @@ import {
   workerThread,
   ZombieThreads,
 } from "../../../runtime/memory/zombie_threads.ts";
+import { threadPolicy } from "../../_helpers/sched_policy.ts";
 
 const src = URL.createObjectURL(
   new Blob([
@@ -45,17 +46,8 @@ const [a, b, c] = await Promise.all([
   zombies.watch(awaiter, "await", "test"),
 ]);
 clearInterval(keepAlive);
-/** Scheduling policy of one of this process's threads (stat field 41; 5 = SCHED_IDLE). */
-const policy = (tid: number | undefined) => {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/self/task/${tid}/stat`);
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[38]);
-  } catch {
-    return null; // the thread is gone
-  }
-};
 console.log(JSON.stringify({
-  policies: [idle, spinner, awaiter].map((w) => policy(workerThread(w)?.tid)),
+  policies: [idle, spinner, awaiter].map((w) => threadPolicy(workerThread(w)?.tid ?? -1)),
   demoted: zombies.demoted,
   threads: [idle, spinner, awaiter].map((w) => workerThread(w)?.name ?? null),
   verdicts: [a ?? null, b ?? null, c ?? null],
