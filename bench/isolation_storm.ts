@@ -2,14 +2,17 @@
  * The bad traffic of `bench/isolation.ts`, in a process of its own, so the process that times the
  * good requests does nothing else (a generator sharing its event loop would add its own delays to
  * the good requests' latency). Usage:
- * `deno run -A bench/isolation_storm.ts <url> <paced|flood> <rps> <tenant,…>`; it storms until its
- * stdin closes, then prints `{"bad": <requests sent>}`.
+ * `deno run -A bench/isolation_storm.ts <url> <paced|flood> <rps> <tenant,…>`; it reads lines on
+ * stdin: `storm` starts the bad traffic, `calm` pauses it; at EOF it waits for its requests and
+ * prints `{"bad": <requests sent>}`.
  */
 const [url, kind, rpsArg, names] = Deno.args;
 const RPS = Number(rpsArg);
 const MAX_OUTSTANDING = 16;
-let storming = true;
+let storming = false;
+let open = true;
 let bad = 0;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const hit = async (name: string) => {
   try {
@@ -21,25 +24,37 @@ const hit = async (name: string) => {
 
 const storm = Promise.all(
   names.split(",").map(async (name) => {
-    if (kind === "flood") {
-      while (storming) await hit(name);
-      return;
-    }
-    // paced: a request every 1000/RPS ms whether or not the last one answered
     const outstanding = new Set<Promise<void>>();
-    while (storming) {
+    while (open) {
+      if (!storming) {
+        await sleep(5);
+        continue;
+      }
+      if (kind === "flood") {
+        await hit(name);
+        continue;
+      }
+      // paced: a request every 1000/RPS ms whether or not the last one answered
       if (outstanding.size < MAX_OUTSTANDING) {
         const p: Promise<void> = hit(name).finally(() => outstanding.delete(p));
         outstanding.add(p);
       }
-      await new Promise((r) => setTimeout(r, 1000 / RPS));
+      await sleep(1000 / RPS);
     }
     await Promise.all(outstanding);
   }),
 );
 
-for await (const _ of Deno.stdin.readable) { /* until the parent closes stdin */ }
+const decoder = new TextDecoder();
+let pending = "";
+for await (const chunk of Deno.stdin.readable) {
+  pending += decoder.decode(chunk, { stream: true });
+  const lines = pending.split("\n");
+  pending = lines.pop()!;
+  for (const line of lines) storming = line.trim() === "storm"; // anything else calms
+}
 storming = false;
+open = false;
 await storm;
 console.log(JSON.stringify({ bad }));
 Deno.exit(0);
