@@ -28,13 +28,15 @@ export const ERROR_CODES = {
   ERR_TENANT_OVERLOADED: { status: 503, user: false },
   ERR_TENANT_MEMORY: { status: 503, user: false },
   ERR_TENANT_CRASHED: { status: 502, user: false },
+  /** The tenant did not accept a WebSocket upgrade relayed to its cell (`cells/cell_websocket.ts`). */
+  ERR_TENANT_REFUSED_UPGRADE: { status: 502, user: false },
   /** Its workers died repeatedly: refused during a cooldown (`runtime/crash_backoff.ts`). */
   ERR_TENANT_CRASH_LOOP: { status: 503, user: false },
   // the system's fault
   ERR_INTERNAL: { status: 500, user: false },
   ERR_STORAGE: { status: 500, user: false },
   ERR_UNAVAILABLE: { status: 503, user: false },
-  /** A feature this configuration does not support (e.g. WebSockets to a cell tenant). */
+  /** A feature this configuration does not support. */
   ERR_NOT_IMPLEMENTED: { status: 501, user: false },
 } as const;
 

@@ -25,6 +25,7 @@ import {
   CELL_TOKEN_HEADER,
 } from "../../runtime/cells/cell_protocol.ts";
 import type { CellIncarnation, CellProcess } from "./cell_process.ts";
+import { relayWebSocket } from "./cell_websocket.ts";
 
 /** Extra time the cell gets past the tenant's timeout before the control plane kills it. */
 const DEADLINE_GRACE_MS = 2000;
@@ -74,21 +75,15 @@ export class CellDeployment {
 
   /** Relays a request to the tenant's `fetch` in the cell. */
   fetch(request: Request, requestId: string): Promise<Response> {
-    if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
-      return Promise.reject(
-        new WorkyError(
-          "ERR_NOT_IMPLEMENTED",
-          `tenant "${this.tenant}" runs in a cell (limits.isolation = "cell" or quarantined), ` +
-            `and WebSockets to cell tenants are not supported yet`,
-        ),
-      );
-    }
     const headers = new Headers(request.headers);
     headers.delete(CELL_OP_HEADER); // a client must never reach the cell's internal operations
     headers.delete(CELL_TOKEN_HEADER);
     headers.set(CELL_REQUEST_ID_HEADER, requestId);
     // fetch would otherwise send its own accept-encoding, one the client never sent
     if (!headers.has("accept-encoding")) headers.set("accept-encoding", "identity");
+    if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
+      return this.#call((run) => relayWebSocket(request, headers, run.client, this.tenant));
+    }
     return this.#call((run) => {
       const init: RequestInit & { client: Deno.HttpClient; duplex: "half" } = {
         client: run.client,

@@ -163,7 +163,7 @@ export class WorkerSockets {
 }
 
 /** Closes a real socket; a code Deno refuses to send becomes a plain close. */
-function closeSocket(socket: WebSocket, code: number, reason: string) {
+export function closeSocket(socket: WebSocket, code: number, reason: string) {
   try {
     socket.close(code, reason);
   } catch {

@@ -17,6 +17,7 @@ import { LibsqlKvStore } from "../../../control-plane/storage/kv_store.ts";
 import type { CellDeployment } from "../../../control-plane/cells/cell_deployment.ts";
 import { recordQuarantine } from "../../../runtime/memory/quarantine.ts";
 import { policiesOf, SCHED_IDLE } from "../../_helpers/sched_policy.ts";
+import { connect } from "../../runtime/websocket/_client.ts";
 
 const CELL_TENANT = `export default {
   async fetch(req, env, ctx) {
@@ -47,6 +48,19 @@ const CELL_TENANT = `export default {
       return new Response(gz, { headers: { "content-encoding": "gzip" } });
     }
     if (path.endsWith("/secret")) return new Response(String(env.GREETING));
+    if (path.endsWith("/ws")) {
+      const [client, server] = Object.values(new WebSocketPair());
+      server.accept();
+      server.send("welcome from " + (typeof Deno.pid === "number" ? "pid " + Deno.pid : "a cell"));
+      server.addEventListener("message", (e) => {
+        if (e.data === "bye") server.close(4001, "bye from the cell");
+        else server.send(typeof e.data === "string" ? "echo:" + e.data : e.data);
+      });
+      server.addEventListener("close", (e) => env.KV.put("wsclose", e.code + " " + e.reason));
+      return new Response(null, { status: 101, webSocket: client });
+    }
+    if (path.endsWith("/wsclose")) return new Response(String(await env.KV.get("wsclose")));
+    if (path.endsWith("/nows")) return new Response("no upgrade here", { status: 426 });
     return new Response("hello from pid-less cell " + req.method);
   },
   async scheduled(event, env) { await env.KV.put("cron", event.cron); },
@@ -146,12 +160,39 @@ describe('a tenant with isolation = "cell"', () => {
     expect(new TextDecoder().decode(entry!.value)).toBe("*/5 * * * *");
   });
 
-  it("refuses a WebSocket upgrade with 501", async () => {
-    const res = await fx.fetch("/c/ws", {
-      headers: { upgrade: "websocket", connection: "upgrade" },
+  it("relays WebSockets both ways: early frames, text, binary, closes with their codes", async () => {
+    const ws = connect(`${fx.url}/c/ws`);
+    await ws.opened;
+    expect(String(await ws.next())).toMatch(/^welcome from /); // sent before the answer
+    ws.send("hi");
+    expect(await ws.next()).toBe("echo:hi");
+    ws.send(new Uint8Array([1, 2, 3]));
+    expect(new Uint8Array(await ws.next() as ArrayBuffer)).toEqual(new Uint8Array([1, 2, 3]));
+    ws.send("bye");
+    expect(await ws.closed).toMatchObject({ code: 4001, reason: "bye from the cell" });
+  });
+
+  it("a client closing its WebSocket closes the tenant's side; refusals are 502", async () => {
+    const ws = connect(`${fx.url}/c/ws`);
+    await ws.opened;
+    await ws.next();
+    ws.close(4002, "client leaves");
+    expect((await ws.closed).code).toBe(4002);
+    await until(async () => (await (await fx.fetch("/c/wsclose")).text()) === "4002 client leaves");
+    const refused = connect(`${fx.url}/c/nows`);
+    await expect(refused.opened).rejects.toThrow();
+    const res = await fx.fetch("/c/nows", {
+      headers: {
+        upgrade: "websocket",
+        connection: "upgrade",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "sec-websocket-version": "13",
+      },
     });
-    expect(res.status).toBe(501);
-    expect((await res.json()).error.code).toBe("ERR_NOT_IMPLEMENTED");
+    expect(res.status).toBe(502);
+    const body = await res.json();
+    expect(body.error.code).toBe("ERR_TENANT_REFUSED_UPGRADE");
+    expect(body.error.message).toContain('tenant "celly" (in a cell) did not accept');
   });
 
   it("a while(true) request gets 504, the cell is replaced and no thread spins here", async () => {
