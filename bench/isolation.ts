@@ -9,7 +9,8 @@
  * default), over quiet and storm windows that alternate ({@link ROUNDS} pairs), so drift of the
  * shared 2-core machine lands on both sides of the ratio. A saturating closed loop (4 clients)
  * is reported too: on 2 shared cores its p99 mostly measures throughput the storm took away.
- * Bad tenants as threads (the default) and as cells (`isolation = "cell"`, the setting for
+ * Bad tenants with the default `isolation = "auto"` (in-process threads until a tenant
+ * crash-loops, then a cell of its own) and as cells (`isolation = "cell"`, the setting for
  * untrusted tenants), each under a paced storm (the same bad traffic for both) and a flood (see
  * {@link phase}). `run()` returns all four, with their ratios to the quiet windows.
  */
@@ -137,7 +138,7 @@ const BAD_RPS = Number(Deno.env.get("BENCH_ISOLATION_BAD_RPS") ?? 50);
  * one answered, so fast-failing tenants draw far more requests than slow ones; that measures
  * request-rate contention on the shared ingress as much as isolation.
  */
-async function phase(isolation: "thread" | "cell", kind: "paced" | "flood") {
+async function phase(isolation: "auto" | "cell", kind: "paced" | "flood") {
   const dir = await Deno.makeTempDir({ prefix: `worky-bench-isolation-${isolation}-` });
   const port = freePort();
   let toml =
@@ -234,19 +235,19 @@ async function phase(isolation: "thread" | "cell", kind: "paced" | "flood") {
 const pct = (r: { ok: number; total: number }) => Math.round((r.ok / r.total) * 100_000) / 1000;
 const ms = (x: number) => Math.round(x * 100) / 100;
 
-/** Runs the quiet and storm phases, bad tenants as threads and as cells. */
+/** Runs the quiet and storm phases, bad tenants with the default isolation and as cells. */
 export async function run(): Promise<Record<string, number | string>> {
   const out: Record<string, number | string> = {};
   for (
     const [isolation, kind] of [
-      ["thread", "paced"],
+      ["auto", "paced"],
       ["cell", "paced"],
-      ["thread", "flood"],
+      ["auto", "flood"],
       ["cell", "flood"],
     ] as const
   ) {
     const key = `${isolation} ${kind}`;
-    const phases = Deno.env.get("BENCH_ISOLATION_PHASES"); // e.g. "thread paced,cell flood"
+    const phases = Deno.env.get("BENCH_ISOLATION_PHASES"); // e.g. "auto paced,cell flood"
     if (phases && !phases.split(",").includes(key)) continue;
     const r = await phase(isolation, kind);
     out[`${key}: at ${GOOD_RPS} req/s: good_success_quiet_pct`] = pct(r.quietPaced);

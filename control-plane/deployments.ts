@@ -111,15 +111,20 @@ export class DeploymentManager {
   /**
    * Moves a tenant that runs in this process into a cell of its own, with the code it runs now
    * (no rebuild, so a registry deploy stays what it is). Called when a worker of it left a
-   * zombie thread: it is on the quarantine record by then, which is what `cells.wants` reads.
+   * zombie thread (it is on the quarantine record by then, which is what `cells.wants` reads),
+   * and with `crashLoop` (the reason) when its workers started crash-looping: then only for
+   * `isolation = "auto"`, and until its next deploy or restart (nothing is recorded).
    * Resolves false (and changes nothing) when it already runs in a cell, cells are off, it binds
    * Durable Objects, or it was redeployed meanwhile.
    */
-  async isolate(name: string): Promise<boolean> {
+  async isolate(name: string, crashLoop?: string): Promise<boolean> {
     const slot = this.#slots.get(name);
     const current = slot?.current;
     if (!slot || !this.#cells || !(current instanceof Deployment)) return false;
-    if (!(await this.#cells.wants(slot.config))) return false;
+    const move = crashLoop === undefined
+      ? await this.#cells.wants(slot.config)
+      : this.#cells.mayMove(slot.config, crashLoop);
+    if (!move) return false;
     const next = await this.#cells.deploy(current.spec, slot.config.limits.memoryMb);
     if (slot.current !== current) { // redeployed while the cell started: that version wins
       await next.drain(0);

@@ -128,6 +128,26 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
     cells,
   });
   registry.deployer.attach(deployments);
+  // a crash-looping tenant (isolation = "auto") gets a cell of its own: its respawns then block
+  // that process, not the one every other tenant's requests go through
+  runtime.onCrashLoop = (tenant, reason) => {
+    deployments.isolate(tenant, reason).then((moved) => {
+      if (!moved) return;
+      logger.log({
+        level: "warn",
+        msg: `tenant "${tenant}" moved into a cell of its own: its workers crash-loop ` +
+          `(last: ${reason}); it runs there until its next deploy or restart`,
+        tenant,
+      });
+    }, (err) =>
+      logger.log({
+        level: "error",
+        msg: `could not move crash-looping tenant "${tenant}" into a cell: ${
+          (err as Error).message
+        }`,
+        tenant,
+      }));
+  };
   /** Stops what started, in order; a failed start and `close()` both end here. */
   const closeAll = async () => {
     await scheduler.close();

@@ -96,6 +96,7 @@ export class Deployment {
       logger: rt.logger,
       watchdog: rt.watchdog,
       clock: rt.clock,
+      onCrashLoop: (reason) => rt.onCrashLoop?.(spec.tenant, reason),
     });
     try {
       await pool.warm();

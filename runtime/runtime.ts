@@ -36,6 +36,11 @@ export interface RuntimeContext {
   egressProxy?: EgressProxy;
   /** Resolver of the egress policies (absent = the system resolver). */
   egressResolver?: Resolver;
+  /**
+   * Called when a tenant's workers start crash-looping (`crash_backoff.ts`: a cooldown began),
+   * with the last death's reason; the control plane may move the tenant into a cell.
+   */
+  onCrashLoop?: (tenant: string, reason: string) => void;
 }
 
 export class Runtime implements RuntimeContext {
@@ -46,6 +51,8 @@ export class Runtime implements RuntimeContext {
   readonly watchdog: MemoryWatchdog;
   readonly egressProxy: EgressProxy;
   readonly egressResolver?: Resolver;
+  /** See {@link RuntimeContext.onCrashLoop}; set by the control plane once it exists. */
+  onCrashLoop?: (tenant: string, reason: string) => void;
 
   constructor(options: RuntimeOptions = {}) {
     this.factory = new WorkerFactory({ spares: options.spares });

@@ -39,6 +39,8 @@ export interface WorkerPoolOptions {
   clock?: Clock;
   /** Host-side memory watchdog every worker is registered with (`memory/memory_watchdog.ts`). */
   watchdog?: MemoryWatchdog;
+  /** Called when this tenant starts crash-looping (a backoff cooldown began). */
+  onCrashLoop?: (reason: string) => void;
 }
 
 export class WorkerPool {
@@ -184,7 +186,11 @@ export class WorkerPool {
     if (this.#closed) return;
     if (misbehaved) this.#penalize(reason);
     this.recycled++;
-    if (reason !== "idle") this.backoff.died();
+    if (reason !== "idle") {
+      const wasLooping = this.backoff.streak > 0;
+      this.backoff.died();
+      if (!wasLooping && this.backoff.streak > 0) this.#o.onCrashLoop?.(reason);
+    }
     this.#o.logger.log({
       level: "warn",
       msg: `worker replaced: ${reason}`,

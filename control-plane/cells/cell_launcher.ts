@@ -57,6 +57,28 @@ export class CellLauncher {
     this.#o = options;
   }
 
+  /**
+   * True when `tenant` (with `isolation = "auto"`) may be moved into a cell because it
+   * crash-loops (`why`): not when it binds Durable Objects or the database is `:memory:`
+   * (logged, so the operator sees why it stays in-process).
+   */
+  mayMove(tenant: TenantConfig, why: string): boolean {
+    if ((tenant.limits.isolation ?? "auto") !== "auto") return false;
+    const blocker = Object.keys(tenant.durableObjects ?? {}).length
+      ? "it binds Durable Objects, which cells don't support yet"
+      : this.#o.dbUrl === ":memory:" || this.#o.dbUrl === "file::memory:"
+      ? "the database is :memory:, which a cell can't share"
+      : null;
+    if (blocker) {
+      this.#o.logger.log({
+        level: "warn",
+        msg: `tenant "${tenant.name}" is crash-looping (${why}) but stays in-process: ${blocker}`,
+        tenant: tenant.name,
+      });
+    }
+    return blocker === null;
+  }
+
   /** True when `tenant` must run in a cell (config, or the quarantine record). */
   async wants(tenant: TenantConfig): Promise<boolean> {
     const quarantined = (await this.#quarantine())[tenant.name];

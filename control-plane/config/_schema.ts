@@ -173,10 +173,13 @@ export const limitsSchema = z.strictObject({
   max_concurrency_per_worker: intIn(1, 10_000).default(64),
   min_workers: intIn(0, 64).default(0),
   idle_timeout_ms: intIn(1_000, 86_400_000).default(60_000),
-  /** "thread" (in-process worker) or "cell" (a child process of its own: control-plane/cells/). */
-  isolation: z.enum(["thread", "cell"], {
-    error: (iss) => `expected "thread" or "cell", got ${describeValue(iss.input)}`,
-  }).optional(), // absent = "thread"
+  /**
+   * "auto" (default: in-process, moved into a cell of its own when it crash-loops), "thread"
+   * (in-process, never moved for crash loops) or "cell" (always a child process of its own).
+   */
+  isolation: z.enum(["auto", "thread", "cell"], {
+    error: (iss) => `expected "auto", "thread" or "cell", got ${describeValue(iss.input)}`,
+  }).optional(), // absent = "auto"
   ...isolationLimitKeys,
 }).transform(camelKeys);
 

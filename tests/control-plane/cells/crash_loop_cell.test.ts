@@ -1,0 +1,66 @@
+/**
+ * `isolation = "auto"` (the default): a tenant whose workers crash-loop moves into a cell of its
+ * own until its next deploy; `isolation = "thread"` keeps it in-process. Real server, real
+ * workers, real cell processes.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Fixture, startFixture, until } from "../../_helpers/fixture.ts";
+import { Deployment } from "../../../runtime/deployment.ts";
+
+const TENANT = `export default {
+  fetch(req) {
+    if (new URL(req.url).pathname.endsWith("/exit")) Deno.exit(1);
+    return new Response("fine");
+  },
+};`;
+
+const block = (name: string, isolation?: string) =>
+  `[tenants.${name}]\nmodule = "t.ts"\nroutes = ["*/${name}/*"]\n` +
+  (isolation ? `[tenants.${name}.limits]\nisolation = "${isolation}"\n` : "");
+
+describe("a crash-looping tenant", () => {
+  let fx: Fixture;
+  beforeAll(async () => {
+    fx = await startFixture({
+      "t.ts": TENANT,
+      "worky.toml": block("auto") + block("pinned", "thread"),
+    });
+  });
+  afterAll(() => fx?.close());
+
+  const crashLoop = async (name: string) => {
+    for (let i = 0; i < 3; i++) {
+      const res = await fx.fetch(`/${name}/exit`);
+      expect(res.status).toBeGreaterThanOrEqual(500);
+      await res.body?.cancel();
+    }
+  };
+  const current = (name: string) => fx.server.deployments.get(name)!.current;
+
+  it('moves into a cell of its own with isolation = "auto", and serves from there', async () => {
+    expect(current("auto")).toBeInstanceOf(Deployment);
+    await crashLoop("auto");
+    await until(() => current("auto").stats().isolation === "cell", 20_000);
+    await until(async () => (await (await fx.fetch("/auto/x")).text()) === "fine", 20_000);
+    expect(current("auto").stats().pid).toBeGreaterThan(0);
+    expect(
+      fx.logger.entries.some((e) =>
+        e.tenant === "auto" && /moved into a cell of its own: its workers crash-loop/.test(e.msg)
+      ),
+    ).toBe(true);
+  }, 30_000);
+
+  it('stays in-process with isolation = "thread"', async () => {
+    await crashLoop("pinned");
+    const res = await fx.fetch("/pinned/x");
+    expect(res.status).toBe(503); // the in-process crash-loop cooldown
+    expect((await res.json()).error.code).toBe("ERR_TENANT_CRASH_LOOP");
+    expect(current("pinned")).toBeInstanceOf(Deployment);
+  });
+
+  it("is back in-process after its next deploy", async () => {
+    await fx.server.deployments.redeploy("auto");
+    expect(current("auto")).toBeInstanceOf(Deployment);
+    expect(await (await fx.fetch("/auto/x")).text()).toBe("fine");
+  });
+});
