@@ -221,6 +221,7 @@ async function phase(isolation: "auto" | "cell", kind: "paced" | "flood") {
       stormy,
       quietPaced: merge(quietPaced),
       stormyPaced: merge(stormyPaced),
+      byWindow: stormyPaced.map((w) => ms(p99(w.latencies))).join(" "),
       bad,
       spinning,
       respawns,
@@ -257,6 +258,7 @@ export async function run(): Promise<Record<string, number | string>> {
     out[`${key}: at ${GOOD_RPS} req/s: p99_storm_over_quiet`] = ms(
       p99(r.stormyPaced.latencies) / p99(r.quietPaced.latencies),
     );
+    out[`${key}: at ${GOOD_RPS} req/s: good_p99_storm_ms_by_window`] = r.byWindow;
     out[`${key}: saturating: good_success_quiet_pct`] = pct(r.quiet);
     out[`${key}: saturating: good_p99_quiet_ms`] = ms(p99(r.quiet.latencies));
     out[`${key}: saturating: good_success_storm_pct`] = pct(r.stormy);
