@@ -125,7 +125,7 @@ export class DeploymentManager {
       ? await this.#cells.wants(slot.config)
       : this.#cells.mayMove(slot.config, crashLoop);
     if (!move) return false;
-    const next = await this.#cells.deploy(current.spec, slot.config.limits.memoryMb);
+    const next = await this.#cells.deploy(current.spec, slot.config.limits.memoryMb, true);
     if (slot.current !== current) { // redeployed while the cell started: that version wins
       await next.drain(0);
       return false;

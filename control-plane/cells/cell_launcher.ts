@@ -113,7 +113,12 @@ export class CellLauncher {
   }
 
   /** Starts `spec` in a new cell; resolves once its module loaded there. */
-  async deploy(spec: DeploymentSpec, memoryMb: number): Promise<CellDeployment> {
+  /**
+   * Starts `spec` in a cell of its own. `idle`: the tenant already misbehaved (moved here for a
+   * crash loop or a zombie), so the cell starts at SCHED_IDLE: its startup doesn't compete with
+   * the server either.
+   */
+  async deploy(spec: DeploymentSpec, memoryMb: number, idle = false): Promise<CellDeployment> {
     const dbFile = localDbFile(this.#o.dbUrl, spec.tenant);
     const socketDir = await this.#socketDirectory();
     const token = crypto.randomUUID();
@@ -143,6 +148,7 @@ export class CellLauncher {
       flags,
       denoConfig: `${CODE_DIR}/deno.json`,
       logger: this.#o.logger,
+      idle,
     });
     await cell.start();
     const deployment = new CellDeployment(spec, cell, token, () => this.#live.delete(deployment));

@@ -51,6 +51,8 @@ export interface CellProcessOptions {
   /** `deno.json` of the repository (import map, npm resolution). */
   denoConfig: string;
   logger: Logger;
+  /** Start at SCHED_IDLE, as if already demoted (the tenant misbehaved before). */
+  idle?: boolean;
 }
 
 /**
@@ -80,6 +82,7 @@ export class CellProcess {
 
   constructor(options: CellProcessOptions) {
     this.#o = options;
+    this.#demoted = options.idle === true && canIdle;
     this.#ready.promise.catch(() => {});
   }
 

@@ -6,6 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Fixture, startFixture, until } from "../../_helpers/fixture.ts";
 import { Deployment } from "../../../runtime/deployment.ts";
+import { canIdle } from "../../../runtime/memory/cpu_priority.ts";
+import { policiesOf, SCHED_IDLE } from "../../_helpers/sched_policy.ts";
 
 const TENANT = `export default {
   fetch(req) {
@@ -42,7 +44,10 @@ describe("a crash-looping tenant", () => {
     await crashLoop("auto");
     await until(() => current("auto").stats().isolation === "cell", 20_000);
     await until(async () => (await (await fx.fetch("/auto/x")).text()) === "fine", 20_000);
-    expect(current("auto").stats().pid).toBeGreaterThan(0);
+    const pid = current("auto").stats().pid!;
+    expect(pid).toBeGreaterThan(0);
+    // it already misbehaved: its cell starts at SCHED_IDLE
+    if (canIdle) expect(policiesOf(pid).every((p) => p === SCHED_IDLE)).toBe(true);
     expect(
       fx.logger.entries.some((e) =>
         e.tenant === "auto" && /moved into a cell of its own: its workers crash-loop/.test(e.msg)
