@@ -61,22 +61,27 @@ function p99(xs: number[]): number {
   return s[Math.min(s.length - 1, Math.floor(s.length * 0.99))] ?? 0;
 }
 
-async function goodTraffic(url: string, requests: number, clients: number) {
-  const latencies: number[] = [];
-  let ok = 0;
-  let sent = 0;
+type Sample = { ok: number; total: number; latencies: number[] };
+
+/** One good request, timed from its send into `into` (ok counted when it answered "good"). */
+async function timedGood(url: string, into: Sample): Promise<void> {
+  const t = performance.now();
+  try {
+    const res = await fetch(`${url}/good/`);
+    if ((await res.text()) === "good" && res.status === 200) into.ok++;
+  } catch { /* counted as a failure */ }
+  into.latencies.push(performance.now() - t);
+}
+
+async function goodTraffic(url: string, requests: number, clients: number): Promise<Sample> {
+  const out: Sample = { ok: 0, total: 0, latencies: [] };
   await Promise.all(Array.from({ length: clients }, async () => {
-    while (sent < requests) {
-      sent++;
-      const t = performance.now();
-      try {
-        const res = await fetch(`${url}/good/`);
-        if ((await res.text()) === "good" && res.status === 200) ok++;
-      } catch { /* counted as a failure */ }
-      latencies.push(performance.now() - t);
+    while (out.total < requests) {
+      out.total++;
+      await timedGood(url, out);
     }
   }));
-  return { ok, total: sent, latencies };
+  return out;
 }
 
 /**
@@ -88,31 +93,19 @@ async function goodTraffic(url: string, requests: number, clients: number) {
  * sees at a given load, the figure the ≤ 2× goal is judged on; the closed loop
  * ({@link goodTraffic}) keeps the box saturated, so its p99 measures lost throughput as well.
  */
-async function pacedGoodTraffic(url: string, requests: number, rps: number) {
-  const latencies: number[] = [];
-  let ok = 0;
+async function pacedGoodTraffic(url: string, requests: number, rps: number): Promise<Sample> {
+  const out: Sample = { ok: 0, total: requests, latencies: [] };
   const inflight: Promise<void>[] = [];
   const start = performance.now();
-  const one = async () => {
-    const t = performance.now();
-    try {
-      const res = await fetch(`${url}/good/`);
-      if ((await res.text()) === "good" && res.status === 200) ok++;
-    } catch { /* counted as a failure */ }
-    latencies.push(performance.now() - t);
-  };
   for (let i = 0; i < requests;) {
     const now = performance.now();
-    for (; i < requests && start + (i * 1000) / rps <= now; i++) {
-      inflight.push(one());
-    }
+    for (; i < requests && start + (i * 1000) / rps <= now; i++) inflight.push(timedGood(url, out));
     await new Promise((r) => setTimeout(r, 1));
   }
   await Promise.all(inflight);
-  return { ok, total: requests, latencies };
+  return out;
 }
 
-type Sample = { ok: number; total: number; latencies: number[] };
 const merge = (xs: Sample[]): Sample => ({
   ok: xs.reduce((n, x) => n + x.ok, 0),
   total: xs.reduce((n, x) => n + x.total, 0),
