@@ -56,6 +56,7 @@ export function deploymentSpec(
     bindings: bindingSpecs(tenant),
     limits: {
       timeoutMs: tenant.limits.timeoutMs,
+      cpuMs: tenant.limits.cpuMs,
       maxWorkers: tenant.limits.maxWorkers,
       maxConcurrencyPerWorker: tenant.limits.maxConcurrencyPerWorker,
       minWorkers: Math.min(tenant.limits.minWorkers, tenant.limits.maxWorkers),

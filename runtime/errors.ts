@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   // the tenant's code failed: 5xx
   ERR_TENANT_EXCEPTION: { status: 500, user: false },
   ERR_TENANT_TIMEOUT: { status: 504, user: false },
+  /** An event used more CPU than `limits.cpu_ms` (`worker_handle.ts`). */
+  ERR_TENANT_CPU_LIMIT: { status: 503, user: false },
   ERR_TENANT_OVERLOADED: { status: 503, user: false },
   ERR_TENANT_MEMORY: { status: 503, user: false },
   ERR_TENANT_CRASHED: { status: 502, user: false },

@@ -37,6 +37,7 @@ import type { BindingHost } from "./bindings/types.ts";
 import { acceptUpgrade, WorkerSockets } from "./websocket/relay.ts";
 import { type WorkerThread, workerThread, zombieThreads } from "./memory/zombie_threads.ts";
 import { demoteToIdle } from "./memory/cpu_priority.ts";
+import { threadCpuNs } from "./memory/thread_cpu.ts";
 
 export type WorkerState = "starting" | "ready" | "dead";
 
@@ -48,6 +49,11 @@ export interface WorkerHandleOptions {
   logger: Logger;
   /** Wall-clock limit per event, and the bound on `waitUntil` work after it. */
   timeoutMs: number;
+  /**
+   * CPU-ish limit per event, ms (0 or absent = none): the worker thread's CPU time while the
+   * event is in flight, shared equally among the events in flight at each sweep.
+   */
+  cpuMs?: number;
   /**
    * Called once when the worker dies for any reason; `misbehaved` when it was stopped for
    * something that costs everyone CPU (an event over its time limit, memory over its limit).
@@ -64,6 +70,8 @@ interface Pending {
   responded: boolean;
   /** The client's request of a fetch event (a WebSocket answer upgrades it). */
   request?: Request;
+  /** CPU-ish time charged to this event so far, ns (see `WorkerHandleOptions.cpuMs`). */
+  cpuNs: number;
 }
 
 let nextEventId = 1;
@@ -196,10 +204,18 @@ export class WorkerHandle {
       );
     }
     const id = nextEventId++;
-    this.inFlight++;
+    if (this.inFlight++ === 0) this.#cpuSeenNs = undefined; // idle CPU is nobody's event's
     return new Promise((resolve, reject) => {
       const deadline = performance.now() + this.#o.timeoutMs;
-      this.#pending.set(id, { resolve, reject, deadline, requestId, responded: false, request });
+      this.#pending.set(id, {
+        resolve,
+        reject,
+        deadline,
+        requestId,
+        responded: false,
+        request,
+        cpuNs: 0,
+      });
       deadlines.watch(this);
       send(id);
     });
@@ -230,12 +246,43 @@ export class WorkerHandle {
     this.kill(`event exceeded ${this.#o.timeoutMs} ms`, "ERR_TENANT_CRASHED", true);
   }
 
-  /** Times out what is past its deadline; false once nothing is left to watch. */
+  /** Times out what is past its deadline or its CPU; false once nothing is left to watch. */
   sweep(now: number): boolean {
     for (const [id, p] of this.#pending) {
       if (p.deadline <= now) this.#timeout(id);
     }
+    if (this.#o.cpuMs && this.#pending.size > 0 && this.state !== "dead") this.#meterCpu();
     return this.state !== "dead" && this.#pending.size > 0;
+  }
+
+  /** The thread's CPU time at the last sweep, ns (undefined: not read since it went busy). */
+  #cpuSeenNs: number | undefined;
+
+  /**
+   * Charges the worker thread's CPU since the last sweep to the events in flight, in equal
+   * shares (a worker interleaves its events; which one burned it is unknowable from here, so
+   * the limit is CPU-ish), and stops the worker when an event passes `cpuMs`.
+   */
+  #meterCpu() {
+    const tid = this.thread?.tid;
+    const cpu = tid === undefined ? undefined : threadCpuNs(tid);
+    if (cpu === undefined) return;
+    const seen = this.#cpuSeenNs;
+    this.#cpuSeenNs = cpu;
+    if (seen === undefined) return;
+    const share = (cpu - seen) / this.#pending.size;
+    const limitNs = this.#o.cpuMs! * 1e6;
+    for (const [id, p] of this.#pending) {
+      p.cpuNs += share;
+      if (p.cpuNs < limitNs) continue;
+      this.#pending.delete(id);
+      const msg = `an event used more than ${this.#o.cpuMs} ms of CPU (limits.cpu_ms)`;
+      if (!p.responded) {
+        p.reject(new WorkyError("ERR_TENANT_CPU_LIMIT", `tenant "${this.tenant}": ${msg}`));
+      }
+      this.kill(msg, "ERR_TENANT_CRASHED", true);
+      return;
+    }
   }
 
   #settle(id: number) {

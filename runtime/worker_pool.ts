@@ -19,6 +19,8 @@ export const IDLE_PENALTY_MS = 60_000;
 
 export interface PoolLimits {
   timeoutMs: number;
+  /** CPU-ish limit per event, ms (0 or absent = none; `WorkerHandleOptions.cpuMs`). */
+  cpuMs?: number;
   maxWorkers: number;
   maxConcurrencyPerWorker: number;
   /** Workers kept warm while idle (0 = scale to zero). */
@@ -143,6 +145,7 @@ export class WorkerPool {
       bindings: o.bindings,
       logger: o.logger,
       timeoutMs: o.limits.timeoutMs,
+      cpuMs: o.limits.cpuMs,
       onDead: (h, reason, misbehaved) => this.#onDead(h, reason, misbehaved),
     });
     if (this.idle) handle.demote();

@@ -30,7 +30,11 @@ import { relayWebSocket } from "./cell_websocket.ts";
 /** Extra time the cell gets past the tenant's timeout before the control plane kills it. */
 const DEADLINE_GRACE_MS = 2000;
 /** Errors after which the cell may hold a thread that can't be stopped. */
-const ZOMBIE_SUSPECTS = new Set(["ERR_TENANT_TIMEOUT", "ERR_TENANT_MEMORY"]);
+const ZOMBIE_SUSPECTS = new Set([
+  "ERR_TENANT_TIMEOUT",
+  "ERR_TENANT_MEMORY",
+  "ERR_TENANT_CPU_LIMIT",
+]);
 /** Errors that move the cell to idle CPU priority (`CellProcess.demote`). */
 const MISBEHAVIOUR = new Set([
   ...ZOMBIE_SUSPECTS,

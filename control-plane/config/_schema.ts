@@ -169,6 +169,7 @@ export const permissionsSchema = z.strictObject({
 /** `[tenants.<name>.limits]`, returned with camelCase keys. */
 export const limitsSchema = z.strictObject({
   timeout_ms: intIn(1, 600_000).default(30_000),
+  cpu_ms: intIn(0, 600_000).default(30_000),
   max_workers: intIn(1, 64).default(2),
   max_concurrency_per_worker: intIn(1, 10_000).default(64),
   min_workers: intIn(0, 64).default(0),

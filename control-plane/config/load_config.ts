@@ -23,6 +23,7 @@
  *
  * [tenants.hello.limits]
  * timeout_ms = 10000                 # wall clock per event; default 30000; 1..600000
+ * cpu_ms = 50                        # CPU-ish per event; default 30000; 0 (none)..600000
  * max_workers = 2                    # default 2; 1..64
  * max_concurrency_per_worker = 64    # default 64; 1..10000
  * ```

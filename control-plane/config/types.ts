@@ -27,6 +27,11 @@ import type { EgressTenantConfig, IsolationLimits } from "../limits/limits_confi
 export interface LimitsConfig extends IsolationLimits {
   /** Wall-clock limit per event, ms. */
   timeoutMs: number;
+  /**
+   * CPU-ish limit per event, ms (0 = none): the worker thread's CPU while the event is in
+   * flight, shared among the events in flight. Optional for configs built without the schema.
+   */
+  cpuMs?: number;
   /** Most warm workers for this tenant. */
   maxWorkers: number;
   /** Concurrent events one worker takes before the pool starts another. */

@@ -56,6 +56,7 @@ const TENANT_A = ["[tenants.a]", 'module = "mod.ts"', 'routes = ["a.localhost/*"
 /** Every limit's default, as documented in README.md. */
 const DEFAULT_LIMITS = {
   timeoutMs: 30_000,
+  cpuMs: 30_000,
   maxWorkers: 2,
   maxConcurrencyPerWorker: 64,
   minWorkers: 0,
@@ -251,7 +252,7 @@ describe("loadConfig: invalid files", () => {
       "worky.toml:2: server.prot: unknown key (expected one of: hostname, port, data_dir, db_url)",
       "worky.toml:6: tenants.a.modules: unknown key (expected one of: module, routes, kv, vars, permissions, limits, egress, cron, queues, queue_consumers, durable_objects)",
       "worky.toml:8: tenants.a.permissions.network: unknown key (expected one of: read, write, net, env, run, ffi, sys, import)",
-      "worky.toml:10: tenants.a.limits.timeout: unknown key (expected one of: timeout_ms, max_workers, max_concurrency_per_worker, min_workers, idle_timeout_ms, isolation, memory_mb, subrequests, max_concurrent_requests, queue_ms, max_body_bytes, max_header_bytes, requests_per_second, requests_per_second_per_ip)",
+      "worky.toml:10: tenants.a.limits.timeout: unknown key (expected one of: timeout_ms, cpu_ms, max_workers, max_concurrency_per_worker, min_workers, idle_timeout_ms, isolation, memory_mb, subrequests, max_concurrent_requests, queue_ms, max_body_bytes, max_header_bytes, requests_per_second, requests_per_second_per_ip)",
     ]);
   });
 

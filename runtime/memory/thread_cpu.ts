@@ -1,0 +1,24 @@
+/**
+ * CPU time of one thread of this process, from Linux's `/proc/self/task/<tid>/schedstat` (its
+ * first field: nanoseconds on a CPU, at scheduler precision, unlike `stat`'s 10 ms ticks).
+ * Reading it costs one small file read (~10 µs). `undefined` where there is no such file (not
+ * Linux, or the thread ended).
+ *
+ * @example
+ * ```ts ignore
+ * const before = threadCpuNs(tid);
+ * // … later
+ * const usedMs = (threadCpuNs(tid)! - before!) / 1e6;
+ * ```
+ *
+ * @module
+ */
+export function threadCpuNs(tid: number): number | undefined {
+  try {
+    const text = Deno.readTextFileSync(`/proc/self/task/${tid}/schedstat`);
+    const ns = Number(text.slice(0, text.indexOf(" ")));
+    return Number.isFinite(ns) ? ns : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * `limits.cpu_ms`: an event that burns more CPU than its limit gets 503 ERR_TENANT_CPU_LIMIT long
+ * before its wall-clock timeout, whether it spins in one stretch or in short slices; an event
+ * that waits (timers, I/O) uses no CPU and is not cut off; light concurrent events sharing a
+ * worker are not either. Real server, real workers, the thread's CPU read from /proc.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Fixture, startFixture } from "../_helpers/fixture.ts";
+
+const TENANT = `
+  export default {
+    async fetch(req: Request) {
+      const path = new URL(req.url).pathname.split("/")[2];
+      if (path === "spin") { while (true) {} }
+      if (path === "slices") { // 10 ms of work, then yield, for ever
+        for (;;) {
+          const end = performance.now() + 10;
+          while (performance.now() < end) {}
+          await new Promise((r) => setTimeout(r, 0));
+        }
+      }
+      if (path === "wait") await new Promise((r) => setTimeout(r, 1_500));
+      return new Response("ok");
+    },
+  };`;
+
+const canMeasure = (() => {
+  try {
+    Deno.readTextFileSync("/proc/self/schedstat");
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe.skipIf(!canMeasure)("limits.cpu_ms", () => {
+  let fx: Fixture;
+  beforeAll(async () => {
+    fx = await startFixture({
+      "t.ts": TENANT,
+      "worky.toml": `[tenants.c]\nmodule = "t.ts"\nroutes = ["*/c/*"]\n` +
+        `[tenants.c.limits]\ncpu_ms = 200\ntimeout_ms = 20000\n`,
+    });
+  });
+  afterAll(() => fx?.close());
+
+  const timed = async (path: string) => {
+    const t = performance.now();
+    const res = await fx.fetch(path);
+    const body = await res.json().catch(() => null);
+    return { status: res.status, body, ms: performance.now() - t };
+  };
+
+  it("cuts off a busy loop near its CPU limit, far before its timeout", async () => {
+    const r = await timed("/c/spin");
+    expect(r.status).toBe(503);
+    expect(r.body.error.code).toBe("ERR_TENANT_CPU_LIMIT");
+    expect(r.body.error.message).toContain("more than 200 ms of CPU (limits.cpu_ms)");
+    expect(r.ms).toBeLessThan(5_000);
+    expect((await timed("/c/x")).status).toBe(200); // and the tenant serves again
+  });
+
+  it("adds up CPU spent in short slices", async () => {
+    const r = await timed("/c/slices");
+    expect(r.status).toBe(503);
+    expect(r.body.error.code).toBe("ERR_TENANT_CPU_LIMIT");
+  });
+
+  it("does not count waiting, nor light events sharing the worker", async () => {
+    const light = Array.from({ length: 20 }, () => timed("/c/x"));
+    const r = await timed("/c/wait"); // 1.5 s in flight, ~0 CPU of its own
+    expect(r.status).toBe(200);
+    expect((await Promise.all(light)).every((x) => x.status === 200)).toBe(true);
+  });
+});
