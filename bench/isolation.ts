@@ -115,8 +115,25 @@ const merge = (xs: Sample[]): Sample => ({
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Quiet/storm window pairs per phase; each window is REQUESTS / ROUNDS good requests. */
 const ROUNDS = Number(Deno.env.get("BENCH_ISOLATION_ROUNDS") ?? 5);
-/** Pause after a storm window before the next quiet one. */
+/** Pause after a storm window before the next quiet one, at least. */
 const SETTLE_MS = 1500;
+
+/**
+ * Waits (up to 10 s) until no bad tenant has an event in flight and every cell serves again, so
+ * a quiet window doesn't time the storm's after-effects (a cell restarting after a timeout).
+ */
+async function calm(url: string) {
+  const deadline = performance.now() + 10_000;
+  await sleep(SETTLE_MS);
+  while (performance.now() < deadline) {
+    const { tenants } = await (await fetch(`${url}/_worky/health`)).json() as {
+      tenants: { tenant: string; inFlight: number; workers: number; isolation?: string }[];
+    };
+    const bad = tenants.filter((t) => t.tenant in BAD);
+    if (bad.every((t) => t.inFlight === 0 && (t.isolation !== "cell" || t.workers === 1))) return;
+    await sleep(100);
+  }
+}
 
 /** Good requests per second in the fixed-load measurement. */
 const GOOD_RPS = Number(Deno.env.get("BENCH_ISOLATION_GOOD_RPS") ?? 1000);
@@ -195,7 +212,7 @@ async function phase(isolation: "auto" | "cell", kind: "paced" | "flood") {
       stormyPaced.push(await pacedGoodTraffic(url, window, GOOD_RPS));
       if (round === ROUNDS - 1) break;
       await say("calm");
-      await sleep(SETTLE_MS); // timed-out loops, cell restarts and retiring workers finish
+      await calm(url); // timed-out loops, cell restarts and retiring workers finish
     }
     const stormy = await goodTraffic(url, REQUESTS, CLIENTS);
     await control.close();
@@ -215,6 +232,7 @@ async function phase(isolation: "auto" | "cell", kind: "paced" | "flood") {
       quietPaced: merge(quietPaced),
       stormyPaced: merge(stormyPaced),
       byWindow: stormyPaced.map((w) => ms(p99(w.latencies))).join(" "),
+      quietByWindow: quietPaced.map((w) => ms(p99(w.latencies))).join(" "),
       bad,
       spinning,
       respawns,
@@ -251,6 +269,7 @@ export async function run(): Promise<Record<string, number | string>> {
     out[`${key}: at ${GOOD_RPS} req/s: p99_storm_over_quiet`] = ms(
       p99(r.stormyPaced.latencies) / p99(r.quietPaced.latencies),
     );
+    out[`${key}: at ${GOOD_RPS} req/s: good_p99_quiet_ms_by_window`] = r.quietByWindow;
     out[`${key}: at ${GOOD_RPS} req/s: good_p99_storm_ms_by_window`] = r.byWindow;
     out[`${key}: saturating: good_success_quiet_pct`] = pct(r.quiet);
     out[`${key}: saturating: good_p99_quiet_ms`] = ms(p99(r.quiet.latencies));
