@@ -92,12 +92,17 @@ export async function relayWebSocket(
     else early.push(e.data);
   };
   upstream.onerror = null;
-  upstream.onclose = (e) =>
-    socket.readyState === WebSocket.CONNECTING
-      ? (socket.onopen = () => closeWith(socket, e.code, e.reason))
-      : closeWith(socket, e.code === 1006 ? 1011 : e.code, e.reason || "the cell closed");
+  let closedByCell: { code: number; reason: string } | undefined;
+  upstream.onclose = (e) => {
+    // 1006: the cell went away without a close frame (it died)
+    closedByCell = { code: e.code === 1006 ? 1011 : e.code, reason: e.reason || "the cell closed" };
+    if (socket.readyState !== WebSocket.CONNECTING) {
+      closeWith(socket, closedByCell.code, closedByCell.reason);
+    }
+  };
   socket.onopen = () => {
     for (const data of early.splice(0)) socket.send(data);
+    if (closedByCell) closeWith(socket, closedByCell.code, closedByCell.reason);
   };
   socket.onmessage = (e) => {
     if (upstream.readyState === WebSocket.OPEN) upstream.send(e.data);

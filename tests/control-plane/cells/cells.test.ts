@@ -59,6 +59,13 @@ const CELL_TENANT = `export default {
       server.addEventListener("close", (e) => env.KV.put("wsclose", e.code + " " + e.reason));
       return new Response(null, { status: 101, webSocket: client });
     }
+    if (path.endsWith("/wsquick")) { // says one thing and closes before the client is upgraded
+      const [client, server] = Object.values(new WebSocketPair());
+      server.accept();
+      server.send("quick");
+      server.close(4003, "done at once");
+      return new Response(null, { status: 101, webSocket: client });
+    }
     if (path.endsWith("/wsclose")) return new Response(String(await env.KV.get("wsclose")));
     if (path.endsWith("/nows")) return new Response("no upgrade here", { status: 426 });
     return new Response("hello from pid-less cell " + req.method);
@@ -170,6 +177,12 @@ describe('a tenant with isolation = "cell"', () => {
     expect(new Uint8Array(await ws.next() as ArrayBuffer)).toEqual(new Uint8Array([1, 2, 3]));
     ws.send("bye");
     expect(await ws.closed).toMatchObject({ code: 4001, reason: "bye from the cell" });
+  });
+
+  it("a WebSocket the tenant closes at once still delivers its frame and its close", async () => {
+    const ws = connect(`${fx.url}/c/wsquick`);
+    expect(await ws.next()).toBe("quick");
+    expect(await ws.closed).toMatchObject({ code: 4003, reason: "done at once" });
   });
 
   it("a client closing its WebSocket closes the tenant's side; refusals are 502", async () => {
