@@ -112,7 +112,7 @@ export class DeploymentManager {
    * Moves a tenant that runs in this process into a cell of its own, with the code it runs now
    * (no rebuild, so a registry deploy stays what it is). Called when a worker of it left a
    * zombie thread (it is on the quarantine record by then, which is what `cells.wants` reads),
-   * and with `crashLoop` (the reason) when its workers started crash-looping: then only for
+   * and with `crashLoop` (the reason) when its workers died twice within 10 s: then only for
    * `isolation = "auto"`, and until its next deploy or restart (nothing is recorded).
    * Resolves false (and changes nothing) when it already runs in a cell, cells are off, it binds
    * Durable Objects, or it was redeployed meanwhile.

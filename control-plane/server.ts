@@ -128,14 +128,14 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
     cells,
   });
   registry.deployer.attach(deployments);
-  // a crash-looping tenant (isolation = "auto") gets a cell of its own: its respawns then block
-  // that process, not the one every other tenant's requests go through
+  // a tenant whose workers died twice within 10 s (isolation = "auto") gets a cell of its own:
+  // its respawns then block that process, not the one every other tenant's requests go through
   runtime.onCrashLoop = (tenant, reason) => {
     deployments.isolate(tenant, reason).then((moved) => {
       if (!moved) return;
       logger.log({
         level: "warn",
-        msg: `tenant "${tenant}" moved into a cell of its own: its workers crash-loop ` +
+        msg: `tenant "${tenant}" moved into a cell of its own: its workers died twice in 10 s ` +
           `(last: ${reason}); it runs there until its next deploy or restart`,
         tenant,
       });

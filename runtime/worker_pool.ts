@@ -14,6 +14,9 @@ import { type Clock, systemClock } from "./clock.ts";
 import type { MemoryWatchdog } from "./memory/memory_watchdog.ts";
 import type { WorkerThread } from "./memory/zombie_threads.ts";
 
+/** Two deaths of a tenant's workers within this long make a crash loop (`onCrashLoop`). */
+export const CRASH_LOOP_WINDOW_MS = 10_000;
+
 /** How long a tenant's worker threads stay at idle CPU priority after one misbehaved. */
 export const IDLE_PENALTY_MS = 60_000;
 
@@ -41,7 +44,10 @@ export interface WorkerPoolOptions {
   clock?: Clock;
   /** Host-side memory watchdog every worker is registered with (`memory/memory_watchdog.ts`). */
   watchdog?: MemoryWatchdog;
-  /** Called when this tenant starts crash-looping (a backoff cooldown began). */
+  /**
+   * Called when this tenant's workers died twice within {@link CRASH_LOOP_WINDOW_MS} (timeouts,
+   * memory, crashes, exits; not idle retirement), with the last reason.
+   */
   onCrashLoop?: (reason: string) => void;
 }
 
@@ -58,6 +64,8 @@ export class WorkerPool {
   /** Clock time until which this tenant's worker threads run at SCHED_IDLE (see #penalize). */
   #idleUntil = -Infinity;
   readonly #clock: Clock;
+  /** Clock times of this tenant's recent worker deaths (for `onCrashLoop`). */
+  #deaths: number[] = [];
 
   constructor(options: WorkerPoolOptions) {
     this.#o = options;
@@ -190,9 +198,10 @@ export class WorkerPool {
     if (misbehaved) this.#penalize(reason);
     this.recycled++;
     if (reason !== "idle") {
-      const wasLooping = this.backoff.streak > 0;
       this.backoff.died();
-      if (!wasLooping && this.backoff.streak > 0) this.#o.onCrashLoop?.(reason);
+      const now = this.#clock.now();
+      this.#deaths = this.#deaths.filter((t) => t > now - CRASH_LOOP_WINDOW_MS);
+      if (this.#deaths.push(now) === 2) this.#o.onCrashLoop?.(reason);
     }
     this.#o.logger.log({
       level: "warn",
