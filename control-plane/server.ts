@@ -122,6 +122,8 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
     dbUrl: config.server.dbUrl,
     logger,
     secrets,
+    egressProxy: runtime.egressProxy,
+    egressResolver: options.egressResolver,
   });
   const deployments = new DeploymentManager(runtime, {
     loadModule: registry.deployer.loadModule,

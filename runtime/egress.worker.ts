@@ -310,7 +310,7 @@ export function installEgress(
     };
   }
   if (NativeWebSocket) {
-    g.WebSocket = guardedWebSocket(NativeWebSocket, check, count, clientOf);
+    g.WebSocket = guardedWebSocket(NativeWebSocket, check, count, clientOf, () => !!proxy);
   }
   if (typeof g.EventSource === "function") g.EventSource = guardedEventSource(guardedFetch);
   guardNodeNet(check, count, denied, (addresses, port) => dialable(addresses, port)[0]);
@@ -334,18 +334,19 @@ export function installEgress(
 }
 
 /**
- * A WebSocket whose connection opens only after the host allowed its
- * address, through the egress proxy's client when there is one (the proxy
- * checks again and dials the checked address). It forwards the real socket's
- * events and methods; until the check passes it is CONNECTING and buffers
- * nothing (send() throws, like a real one). Takes Deno's second argument
- * either way: protocols, or `{ protocols, headers, client }`.
+ * A WebSocket that connects through the egress proxy's client when there is one (`proxied()`:
+ * the proxy checks and dials the checked address, as for fetch; a connection that fails before
+ * opening asks the host why, so a refusal reads as one), else only after the host allowed its
+ * address. It forwards the real socket's events and methods; until then it is CONNECTING and
+ * buffers nothing (send() throws, like a real one). Takes Deno's second argument either way:
+ * protocols, or `{ protocols, headers, client }`.
  */
 function guardedWebSocket(
   Native: typeof WebSocket,
   check: EgressCheck,
   count: () => void,
   clientOf: (client: unknown) => unknown,
+  proxied: () => boolean,
 ): typeof WebSocket {
   class GuardedWebSocket extends EventTarget {
     static readonly CONNECTING = 0;
@@ -381,19 +382,40 @@ function guardedWebSocket(
       if (options.client === undefined) delete options.client;
       count();
       this.url = u.href;
-      check(u.hostname, defaultPort(u)).then(() => {
-        if (this.#state === 3) return;
-        const ws = this.#ws = new Native(u, options);
-        ws.binaryType = this.#binaryType;
-        for (const type of ["open", "message", "error", "close"]) {
-          ws.addEventListener(type, (e) => this.#forward(type, e));
-        }
-      }, (err) => {
+      const refuse = (err: unknown) => {
         this.#state = 3;
         const message = `WebSocket ${u.origin}: ${(err as Error)?.message ?? err}`;
         this.#dispatch("error", new ErrorEvent("error", { message }));
         this.#dispatch("close", new CloseEvent("close", { code: 1006, reason: message }));
-      });
+      };
+      const connect = (viaProxy: boolean) => {
+        if (this.#state === 3) return;
+        const ws = this.#ws = new Native(u, options);
+        ws.binaryType = this.#binaryType;
+        // error + close of a proxied connection that never opened are held while the host says
+        // why (a refusal reads as one, as for fetch), then passed on or replaced by the refusal
+        let mode: "pass" | "hold" | "drop" = viaProxy ? "hold" : "pass";
+        let held: Event[] | undefined;
+        ws.addEventListener("open", (e) => (mode = "pass", this.#forward("open", e)));
+        ws.addEventListener("message", (e) => this.#forward("message", e));
+        for (const type of ["error", "close"]) {
+          ws.addEventListener(type, (e) => {
+            if (mode === "pass") return this.#forward(type, e);
+            if (mode === "drop") return;
+            if (held) return held.push(e);
+            held = [e];
+            check(u.hostname, defaultPort(u)).then(() => {
+              mode = "pass";
+              for (const f of held!) this.#forward(f.type, f);
+            }, (err) => {
+              mode = "drop";
+              refuse(err);
+            });
+          });
+        }
+      };
+      if (proxied()) connect(true);
+      else check(u.hostname, defaultPort(u)).then(() => connect(false), refuse);
     }
 
     #forward(type: string, e: Event) {

@@ -12,7 +12,14 @@ import { WorkerFactory } from "./worker_factory.ts";
 import { Deployment, type DeploymentSpec } from "./deployment.ts";
 import { type MemoryWatchdog, memoryWatchdog } from "./memory/memory_watchdog.ts";
 import type { Resolver } from "./egress.ts";
-import { type EgressProxy, egressProxy } from "./egress_proxy.ts";
+import type { EgressPolicy } from "./egress.ts";
+import { type EgressProxy, egressProxy, type EgressProxyGrant } from "./egress_proxy.ts";
+
+/** Where tenants' connections go out (`egress_proxy.ts`); `register` is undefined-safe. */
+export interface EgressProxyRegistry {
+  /** Credentials for `tenant` with `policy`; undefined when there is no proxy to use. */
+  register(tenant: string, policy: EgressPolicy): EgressProxyGrant | undefined;
+}
 
 export interface RuntimeOptions {
   logger?: Logger;
@@ -22,6 +29,11 @@ export interface RuntimeOptions {
   spares?: number;
   /** Resolves names for tenants' egress policies (default: the system resolver; tests inject). */
   egressResolver?: Resolver;
+  /**
+   * An egress proxy elsewhere (default: this process's own, `egressProxy()`). A cell whose
+   * process may not run one (an allowlist tenant) uses its control plane's.
+   */
+  egressProxy?: EgressProxyRegistry;
 }
 
 /** What a deployment needs from the runtime around it. */
@@ -33,7 +45,7 @@ export interface RuntimeContext {
   /** The process's memory watchdog (synchronous allocation loops); see memory/memory_watchdog.ts. */
   watchdog?: MemoryWatchdog;
   /** The process's egress proxy (egress_proxy.ts); absent = tenants dial by name after the check. */
-  egressProxy?: EgressProxy;
+  egressProxy?: EgressProxyRegistry;
   /** Resolver of the egress policies (absent = the system resolver). */
   egressResolver?: Resolver;
   /**
@@ -49,7 +61,8 @@ export class Runtime implements RuntimeContext {
   readonly clock: Clock;
   readonly services: BindingServices;
   readonly watchdog: MemoryWatchdog;
-  readonly egressProxy: EgressProxy;
+  readonly egressProxy: EgressProxyRegistry;
+  readonly #ownProxy: EgressProxy | undefined;
   readonly egressResolver?: Resolver;
   /** See {@link RuntimeContext.onCrashLoop}; set by the control plane once it exists. */
   onCrashLoop?: (tenant: string, reason: string) => void;
@@ -62,8 +75,12 @@ export class Runtime implements RuntimeContext {
     this.watchdog = memoryWatchdog();
     this.watchdog.logger ??= this.logger;
     this.watchdog.acquire();
-    this.egressProxy = egressProxy();
-    this.egressProxy.acquire();
+    if (options.egressProxy) {
+      this.egressProxy = options.egressProxy;
+    } else {
+      this.#ownProxy = this.egressProxy = egressProxy();
+      this.#ownProxy.acquire();
+    }
     this.egressResolver = options.egressResolver;
   }
 
@@ -73,7 +90,7 @@ export class Runtime implements RuntimeContext {
 
   close(): void {
     this.watchdog.release();
-    this.egressProxy.release();
+    this.#ownProxy?.release();
     this.factory.close();
   }
 }

@@ -19,6 +19,8 @@ export interface CellNeeds {
   socketPath: string;
   /** Host of a remote libSQL server (`host:port`), if the database is not a file. */
   dbHost?: string;
+  /** Port of the control plane's egress proxy on 127.0.0.1, for an allowlist tenant's cell. */
+  egressProxyPort?: number;
 }
 
 /** The V8 old-space cap of a cell, MiB: twice the tenant's soft limit, at least 128. */
@@ -47,7 +49,11 @@ export function cellPermissionFlags(p: WorkerPermissions, needs: CellNeeds): str
     read: [needs.codeDir, ...needs.dataDirs],
     write: needs.dataDirs,
     ffi: [libsql],
-    net: [`unix:${needs.socketPath}`, ...(needs.dbHost ? [needs.dbHost] : [])],
+    net: [
+      `unix:${needs.socketPath}`,
+      ...(needs.dbHost ? [needs.dbHost] : []),
+      ...(needs.egressProxyPort ? [`127.0.0.1:${needs.egressProxyPort}`] : []),
+    ],
     // the runtime's Node compat and libSQL read these
     sys: ["networkInterfaces", "cpus", "hostname"],
     env: ["LIBSQL_JS_DEV"],

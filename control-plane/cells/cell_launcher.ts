@@ -19,6 +19,8 @@ import type { CellInit } from "../../runtime/cells/cell_protocol.ts";
 import { cellHeapMb, cellPermissionFlags } from "./cell_flags.ts";
 import { CellProcess } from "./cell_process.ts";
 import { CellDeployment } from "./cell_deployment.ts";
+import { EgressPolicy, type Resolver } from "../../runtime/egress.ts";
+import type { EgressProxyRegistry } from "../../runtime/runtime.ts";
 
 const CODE_DIR = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 /** Unix socket paths are limited to 108 bytes. */
@@ -36,6 +38,10 @@ export interface CellLauncherOptions {
   dbUrl: string;
   logger: Logger;
   secrets?: SecretSource;
+  /** This process's egress proxy: allowlist tenants' cells send their fetches through it. */
+  egressProxy?: EgressProxyRegistry;
+  /** Resolver of those tenants' egress policies (default the system's; tests inject). */
+  egressResolver?: Resolver;
 }
 
 /**
@@ -113,9 +119,8 @@ export class CellLauncher {
     return true;
   }
 
-  /** Starts `spec` in a new cell; resolves once its module loaded there. */
   /**
-   * Starts `spec` in a cell of its own. `idle`: the tenant already misbehaved (moved here for a
+   * Starts `spec` in a cell of its own; resolves once its module loaded there. `idle`: the tenant already misbehaved (moved here for a
    * crash loop or a zombie), so the cell starts at SCHED_IDLE: its startup doesn't compete with
    * the server either.
    */
@@ -123,6 +128,16 @@ export class CellLauncher {
     const dbFile = localDbFile(this.#o.dbUrl, spec.tenant);
     const socketDir = await this.#socketDirectory();
     const token = crypto.randomUUID();
+    // An allowlist tenant's cell may not listen and dial anywhere, so it can't run an egress
+    // proxy: its fetches go through this process's, which dials exactly what the policy checked.
+    const egress = Array.isArray(spec.permissions.net)
+      ? this.#o.egressProxy?.register(
+        spec.tenant,
+        new EgressPolicy(spec.egress ?? { net: spec.permissions.net, allowPrivate: [] }, {
+          resolve: this.#o.egressResolver,
+        }),
+      )
+      : undefined;
     const init: CellInit = {
       spec,
       secrets: await this.#o.secrets?.forTenant(spec.tenant) ?? {},
@@ -130,6 +145,8 @@ export class CellLauncher {
       socketPath: `${socketDir}/c-${token.slice(0, 8)}.sock`,
       token,
       controlPlanePort: this.#port,
+      egressProxy: egress &&
+        { port: egress.port, username: egress.username, password: egress.password },
     };
     const dataDirs = [
       ...new Set([this.#o.dataDir, socketDir, ...(dbFile ? [dirname(dbFile)] : [])]),
@@ -141,6 +158,7 @@ export class CellLauncher {
         dataDirs,
         socketPath: init.socketPath,
         dbHost: dbFile ? undefined : new URL(this.#o.dbUrl).host,
+        egressProxyPort: egress?.port,
       }),
     ];
     const cell = new CellProcess({
@@ -151,8 +169,16 @@ export class CellLauncher {
       logger: this.#o.logger,
       idle,
     });
-    await cell.start();
-    const deployment = new CellDeployment(spec, cell, token, () => this.#live.delete(deployment));
+    try {
+      await cell.start();
+    } catch (err) {
+      egress?.release();
+      throw err;
+    }
+    const deployment = new CellDeployment(spec, cell, token, () => {
+      this.#live.delete(deployment);
+      egress?.release();
+    });
     this.#live.add(deployment);
     return deployment;
   }

@@ -27,7 +27,7 @@ import { Runtime } from "../runtime.ts";
 import { JsonLogger } from "../logger.ts";
 import { systemClock } from "../clock.ts";
 import { WorkyError } from "../errors.ts";
-import { protectControlPlanePort } from "../egress.ts";
+import { protectControlPlanePort, protectEgressProxyPort } from "../egress.ts";
 import type { Deployment } from "../deployment.ts";
 import {
   CELL_CONTENT_ENCODING_HEADER,
@@ -50,9 +50,14 @@ let unprotect = init.controlPlanePort ? protectControlPlanePort(init.controlPlan
 
 const database = await openDatabase(init.dbUrl, { migrate: false });
 const timers = new TimerService({ client: database.client, clock: systemClock }); // never started
+const remoteProxy = init.egressProxy;
+// tenants reach the control plane's proxy only through the client the bootstrap builds
+if (remoteProxy) protectEgressProxyPort(remoteProxy.port);
 const runtime = new Runtime({
   logger,
   spares: 0, // one tenant: its pool is the only user of its permission set
+  // an allowlist cell can't run a proxy (it must dial any checked address): the control plane's
+  egressProxy: remoteProxy && { register: () => ({ ...remoteProxy, release() {} }) },
   services: {
     kv: new LibsqlKvStore(database),
     secrets: { forTenant: () => Promise.resolve(init.secrets) },

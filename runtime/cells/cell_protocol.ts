@@ -6,6 +6,7 @@
  * @module
  */
 import type { DeploymentSpec } from "../deployment.ts";
+import type { EgressProxyAddress } from "../egress.worker.ts";
 
 /** The first (and only) line the control plane writes to a cell's stdin. */
 export interface CellInit {
@@ -21,6 +22,11 @@ export interface CellInit {
   token: string;
   /** The control plane's listening port, refused to tenants on every local address. */
   controlPlanePort?: number;
+  /**
+   * The control plane's egress proxy and this tenant's credentials there, for a cell that may
+   * not run its own (an allowlist tenant: the proxy must dial any checked address).
+   */
+  egressProxy?: EgressProxyAddress;
 }
 
 /** Carries the control plane's request id to the cell. */

@@ -25,6 +25,7 @@ import { lookup } from "node:dns/promises";
 import { ask, attackModule } from "./_tenant.ts";
 import { type Fixture, startFixture } from "../_helpers/fixture.ts";
 import { attempt } from "./_summary.ts";
+import { egressProxy } from "../../runtime/egress_proxy.ts";
 
 const FIXTURES = new URL("./_fixtures/", import.meta.url);
 const CA = Deno.readTextFileSync(new URL("egress_ca.crt", FIXTURES));
@@ -195,6 +196,7 @@ beforeAll(async () => {
     "pinned/mod.ts": module,
     "rebinder/mod.ts": module,
     "listed/mod.ts": module,
+    "celled/mod.ts": module,
     "worky.toml": `
 [tenants.listed]
 module = "listed/mod.ts"
@@ -203,6 +205,16 @@ routes = ["listed.localhost/*"]
 net = ["rebind.test"]
 [tenants.listed.egress]
 allow_private = ["127.0.0.1"]
+
+[tenants.celled]
+module = "celled/mod.ts"
+routes = ["celled.localhost/*"]
+[tenants.celled.permissions]
+net = ["rebind.test"]
+[tenants.celled.egress]
+allow_private = ["127.0.0.1"]
+[tenants.celled.limits]
+isolation = "cell"
 
 [tenants.pinned]
 module = "pinned/mod.ts"
@@ -336,6 +348,29 @@ it("allowlist tenant: fetch goes through the proxy to the checked address", asyn
   expect(plain.hits).toBe(before + 1);
 });
 
+for (const [api, expected] of [
+  ["fetch", "reached"],
+  ["fetch_redirect", "reached"],
+  ["websocket", "echo hi"],
+  ["eventsource", "reached"],
+] as const) {
+  it(`allowlist tenant in a cell: ${api} goes through the control plane's proxy to the checked address`, async () => {
+    // the cell can't resolve rebind.test either: reaching the upstream proves the pinned dial
+    const before = plain.hits;
+    const { body } = await run("celled", api, "rebind.test", plain.port);
+    expect(body).toEqual({ ok: true, value: expected });
+    expect(plain.hits).toBeGreaterThan(before);
+  });
+}
+
+for (const api of ["fetch", "connect", "node_net"]) {
+  attempt(`allowlist tenant in a cell: ${api} to the control plane's egress proxy port`, async () => {
+    const { body } = await run("celled", api, "127.0.0.1", egressProxy().port!);
+    expect(body.ok, JSON.stringify(body)).toBe(false);
+    expect(String(body.message)).toMatch(/Worky egress proxy/);
+  });
+}
+
 it("allowlist tenant: Deno still refuses a name the list does not hold", async () => {
   const before = plain.hits; // other.test → 127.0.0.1, which the policy allows this tenant
   const { body } = await run("listed", "fetch", "other.test", plain.port);
@@ -356,7 +391,7 @@ for (const api of ["fetch", "connect", "node_net"]) {
   attempt(
     `allowlist tenant: ${api} to the egress proxy's port (its worker may dial it)`,
     async () => {
-      const port = f.server.runtime.egressProxy.port!;
+      const port = egressProxy().port!;
       const { body } = await run("listed", api, "127.0.0.1", port);
       expect(body.ok, JSON.stringify(body)).toBe(false);
       expect(String(body.message)).toMatch(/Worky egress proxy/);
