@@ -348,12 +348,14 @@ it("allowlist tenant: fetch goes through the proxy to the checked address", asyn
   expect(plain.hits).toBe(before + 1);
 });
 
-for (const [api, expected] of [
-  ["fetch", "reached"],
-  ["fetch_redirect", "reached"],
-  ["websocket", "echo hi"],
-  ["eventsource", "reached"],
-] as const) {
+for (
+  const [api, expected] of [
+    ["fetch", "reached"],
+    ["fetch_redirect", "reached"],
+    ["websocket", "echo hi"],
+    ["eventsource", "reached"],
+  ] as const
+) {
   it(`allowlist tenant in a cell: ${api} goes through the control plane's proxy to the checked address`, async () => {
     // the cell can't resolve rebind.test either: reaching the upstream proves the pinned dial
     const before = plain.hits;
@@ -364,11 +366,14 @@ for (const [api, expected] of [
 }
 
 for (const api of ["fetch", "connect", "node_net"]) {
-  attempt(`allowlist tenant in a cell: ${api} to the control plane's egress proxy port`, async () => {
-    const { body } = await run("celled", api, "127.0.0.1", egressProxy().port!);
-    expect(body.ok, JSON.stringify(body)).toBe(false);
-    expect(String(body.message)).toMatch(/Worky egress proxy/);
-  });
+  attempt(
+    `allowlist tenant in a cell: ${api} to the control plane's egress proxy port`,
+    async () => {
+      const { body } = await run("celled", api, "127.0.0.1", egressProxy().port!);
+      expect(body.ok, JSON.stringify(body)).toBe(false);
+      expect(String(body.message)).toMatch(/Worky egress proxy/);
+    },
+  );
 }
 
 it("allowlist tenant: Deno still refuses a name the list does not hold", async () => {
