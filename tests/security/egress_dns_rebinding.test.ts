@@ -333,7 +333,7 @@ attempt("fetch with a forged Deno.HttpClient (a resource id, not a made client)"
 
 for (const api of ["fetch", "connect", "node_net", "websocket"]) {
   attempt(`${api} to the egress proxy's own port (its address is allowed by config)`, async () => {
-    const port = f.server.runtime.egressProxy.port!;
+    const port = egressProxy().port!;
     expect(port).toBeGreaterThan(0);
     const { body } = await run("pinned", api, "127.0.0.1", port);
     expect(body.ok, JSON.stringify(body)).toBe(false);
