@@ -10,6 +10,7 @@ import { LibsqlKvStore } from "./storage/kv_store.ts";
 import { Runtime } from "../runtime/runtime.ts";
 import { type Clock, systemClock } from "../runtime/clock.ts";
 import { JsonLogger, type Logger } from "../runtime/logger.ts";
+import { TenantLogLimiter } from "../runtime/log_limiter.ts";
 import { DeploymentManager } from "./deployments.ts";
 import { CellLauncher } from "./cells/cell_launcher.ts";
 import { createIngress, splitUrl } from "./ingress.ts";
@@ -33,6 +34,8 @@ import {
 export interface ServerOptions {
   config: WorkyConfig;
   logger?: Logger;
+  /** Log lines per tenant per second that reach `logger` (default 100; 0 = all). */
+  tenantLogLinesPerSecond?: number;
   clock?: Clock;
   /** Watch tenant sources and redeploy on change. */
   watch?: boolean;
@@ -81,7 +84,11 @@ export interface WorkyServer {
  */
 export async function startServer(options: ServerOptions): Promise<WorkyServer> {
   const { config } = options;
-  const logger = options.logger ?? new JsonLogger();
+  // a tenant that logs or fails on every request of a flood gets a bounded share of the log
+  const logger = new TenantLogLimiter(
+    options.logger ?? new JsonLogger(),
+    options.tenantLogLinesPerSecond,
+  );
   const clock = options.clock ?? systemClock;
   const db = await openDatabase(config.server.dbUrl);
   const secrets = await openSecretStore(db, config.server.dataDir).catch((err) => {

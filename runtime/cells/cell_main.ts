@@ -25,6 +25,7 @@ import { QueueService } from "../../control-plane/queues/queue_service.ts";
 import { errorResponse } from "../../control-plane/http/error_response.ts";
 import { Runtime } from "../runtime.ts";
 import { JsonLogger } from "../logger.ts";
+import { TenantLogLimiter } from "../log_limiter.ts";
 import { systemClock } from "../clock.ts";
 import { WorkyError } from "../errors.ts";
 import { protectControlPlanePort, protectEgressProxyPort } from "../egress.ts";
@@ -42,7 +43,7 @@ import {
   type CellInit,
 } from "./cell_protocol.ts";
 
-const logger = new JsonLogger();
+const logger = new TenantLogLimiter(new JsonLogger()); // bounded at the source, as in the host
 const stdin = Deno.stdin.readable.getReader();
 const init = await readInit();
 const tenant = init.spec.tenant;
