@@ -36,7 +36,7 @@ import {
 import type { BindingHost } from "./bindings/types.ts";
 import { acceptUpgrade, WorkerSockets } from "./websocket/relay.ts";
 import { type WorkerThread, workerThread, zombieThreads } from "./memory/zombie_threads.ts";
-import { demoteToIdle } from "./memory/cpu_priority.ts";
+import { demoteToIdle, lowerPriority } from "./memory/cpu_priority.ts";
 import { threadCpuNs } from "./memory/thread_cpu.ts";
 
 export type WorkerState = "starting" | "ready" | "dead";
@@ -82,6 +82,8 @@ let nextEventId = 1;
  * only while some event is pending; a deadline fires at most SWEEP_MS late.
  */
 const SWEEP_MS = 25;
+/** CPU-ish time of one event past which its worker yields the CPU (`#yieldCpu`): 50 ms. */
+const HEAVY_EVENT_NS = 50e6;
 const deadlines = new (class {
   #handles = new Set<WorkerHandle>();
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -255,6 +257,18 @@ export class WorkerHandle {
     return this.state !== "dead" && this.#pending.size > 0;
   }
 
+  #yielding = false;
+  /**
+   * An event of this worker used {@link HEAVY_EVENT_NS} of CPU: the worker's thread drops to
+   * nice 19 for the rest of its life, so long CPU-bound events yield to short ones (other
+   * tenants', and the host thread relaying every request). Nice 19, not SCHED_IDLE: a legitimate
+   * heavy tenant still progresses on a busy machine. Raising it back needs privileges.
+   */
+  #yieldCpu(tid: number) {
+    this.#yielding = true;
+    void lowerPriority(tid, 19);
+  }
+
   /** The thread's CPU time at the last sweep, ns (undefined: not read since it went busy). */
   #cpuSeenNs: number | undefined;
 
@@ -274,6 +288,7 @@ export class WorkerHandle {
     const limitNs = this.#o.cpuMs! * 1e6;
     for (const [id, p] of this.#pending) {
       p.cpuNs += share;
+      if (p.cpuNs >= HEAVY_EVENT_NS && !this.#yielding) this.#yieldCpu(tid!);
       if (p.cpuNs < limitNs) continue;
       this.#pending.delete(id);
       const msg = `an event used more than ${this.#o.cpuMs} ms of CPU (limits.cpu_ms)`;

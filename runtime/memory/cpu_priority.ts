@@ -25,6 +25,10 @@ const executable = (paths: string[]) =>
 
 /** util-linux's `chrt`, on Linux. */
 const CHRT = Deno.build.os === "linux" ? executable(["/usr/bin/chrt", "/bin/chrt"]) : undefined;
+/** util-linux's `renice`. */
+const RENICE = Deno.build.os === "linux"
+  ? executable(["/usr/bin/renice", "/bin/renice"])
+  : undefined;
 /** coreutils' `nice`. */
 const NICE = executable(["/usr/bin/nice", "/bin/nice"]);
 
@@ -63,6 +67,30 @@ export async function demoteToIdle(id: number, allThreads = false): Promise<bool
   const args = [...(allThreads ? ["--all-tasks"] : []), "--idle", "--pid", "0", String(id)];
   try {
     const out = await new Deno.Command(CHRT, { args, stdout: "null", stderr: "null" }).output();
+    return out.success;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Sets thread (or process) `id` to niceness `niceness` with `renice` (on Linux a thread id
+ * names that thread alone). Lowering priority needs no privilege; raising it back does, so
+ * callers treat it as one-way. Resolves false without `renice` or when the id is gone.
+ *
+ * @example
+ * ```ts ignore
+ * await lowerPriority(tid, 19); // a worker thread running a CPU-heavy event
+ * ```
+ */
+export async function lowerPriority(id: number, niceness: number): Promise<boolean> {
+  if (!RENICE) return false;
+  try {
+    const out = await new Deno.Command(RENICE, {
+      args: ["-n", String(niceness), "-p", String(id)],
+      stdout: "null",
+      stderr: "null",
+    }).output();
     return out.success;
   } catch {
     return false;

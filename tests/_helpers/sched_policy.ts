@@ -17,3 +17,13 @@ export function threadPolicy(tid: number, pid: number | "self" = "self"): number
 export function policiesOf(pid: number): (number | null)[] {
   return [...Deno.readDirSync(`/proc/${pid}/task`)].map((t) => threadPolicy(Number(t.name), pid));
 }
+
+/** Niceness of thread `tid` of this process (`stat` field 19); null once the thread is gone. */
+export function threadNice(tid: number): number | null {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/self/task/${tid}/stat`);
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+  } catch {
+    return null;
+  }
+}

@@ -2,10 +2,13 @@
  * `limits.cpu_ms`: an event that burns more CPU than its limit gets 503 ERR_TENANT_CPU_LIMIT long
  * before its wall-clock timeout, whether it spins in one stretch or in short slices; an event
  * that waits (timers, I/O) uses no CPU and is not cut off; light concurrent events sharing a
- * worker are not either. Real server, real workers, the thread's CPU read from /proc.
+ * worker are not either; a worker that ran a CPU-heavy event drops to nice 19. Real server, real
+ * workers (in-process: isolation = "thread"), the thread's CPU read from /proc.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Fixture, startFixture } from "../_helpers/fixture.ts";
+import { type Fixture, startFixture, until } from "../_helpers/fixture.ts";
+import { threadNice } from "../_helpers/sched_policy.ts";
+import type { Deployment } from "../../runtime/deployment.ts";
 
 const TENANT = `
   export default {
@@ -20,6 +23,7 @@ const TENANT = `
         }
       }
       if (path === "wait") await new Promise((r) => setTimeout(r, 1_500));
+      if (path === "heavy") { const end = performance.now() + 120; while (performance.now() < end) {} }
       return new Response("ok");
     },
   };`;
@@ -39,7 +43,7 @@ describe.skipIf(!canMeasure)("limits.cpu_ms", () => {
     fx = await startFixture({
       "t.ts": TENANT,
       "worky.toml": `[tenants.c]\nmodule = "t.ts"\nroutes = ["*/c/*"]\n` +
-        `[tenants.c.limits]\ncpu_ms = 200\ntimeout_ms = 20000\n`,
+        `[tenants.c.limits]\ncpu_ms = 200\ntimeout_ms = 20000\nisolation = "thread"\n`,
     });
   });
   afterAll(() => fx?.close());
@@ -71,5 +75,14 @@ describe.skipIf(!canMeasure)("limits.cpu_ms", () => {
     const r = await timed("/c/wait"); // 1.5 s in flight, ~0 CPU of its own
     expect(r.status).toBe(200);
     expect((await Promise.all(light)).every((x) => x.status === 200)).toBe(true);
+  });
+
+  it("a worker that ran a CPU-heavy event (≥ 50 ms) yields: its thread drops to nice 19", async () => {
+    const pool = () => (fx.server.deployments.get("c")!.current as Deployment).pool;
+    const nices = () => pool().threads.map((t) => threadNice(t.tid));
+    await timed("/c/x");
+    expect(nices().every((n) => n === 0)).toBe(true); // short events: nothing changes
+    expect((await timed("/c/heavy")).status).toBe(200); // 120 ms of CPU, under cpu_ms
+    await until(() => nices().includes(19));
   });
 });
