@@ -119,7 +119,11 @@ export class Deployment {
   /** Runs the tenant's fetch handler. Rejects with a WorkyError (timeout, crash, exception). */
   fetch(request: Request, requestId: string, headers?: HeaderPairs): Promise<Response> {
     try {
-      return this.pool.pick().fetch(request, requestId, headers);
+      const worker = this.pool.pickSoon();
+      if (worker instanceof Promise) { // a cold start waits its turn to spawn
+        return worker.then(() => this.fetch(request, requestId, headers));
+      }
+      return worker.fetch(request, requestId, headers);
     } catch (err) { // pick() refuses (crash-loop cooldown, shutting down): reject, never throw
       return Promise.reject(err);
     }
@@ -128,7 +132,9 @@ export class Deployment {
   /** Runs a non-fetch event handler (`scheduled`, `queue`, …). */
   event(kind: string, payload: unknown, requestId: string): Promise<unknown> {
     try {
-      return this.pool.pick().event(kind, payload, requestId);
+      const worker = this.pool.pickSoon();
+      if (worker instanceof Promise) return worker.then(() => this.event(kind, payload, requestId));
+      return worker.event(kind, payload, requestId);
     } catch (err) {
       return Promise.reject(err);
     }

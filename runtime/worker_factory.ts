@@ -32,11 +32,43 @@ export class WorkerFactory {
     this.#target = options.spares ?? 1;
   }
 
+  /** A `new Worker()` ran in this turn of the event loop (see {@link spawnTurn}). */
+  #spawnedThisTurn = false;
+  #nextTurn: Promise<void> | undefined;
+
+  /**
+   * `new Worker()` blocks this thread ~11–15 ms (measured), and this thread serves every
+   * tenant's requests: a burst of cold starts (a storm of tenants waking at once) spawning
+   * back to back would stall it for all of them. So at most one spawn runs per turn of the
+   * event loop. Undefined: {@link take} may run now (a spare is ready, or nothing was spawned
+   * this turn); else a promise for the next turn, when the caller tries again.
+   */
+  spawnTurn(permissions: WorkerPermissions): Promise<void> | undefined {
+    if (!this.#spawnedThisTurn || this.#spares.get(permissionsKey(permissions))?.length) {
+      return undefined;
+    }
+    return this.#nextTurn;
+  }
+
+  #spawned(): void {
+    if (this.#spawnedThisTurn) return;
+    this.#spawnedThisTurn = true;
+    this.#nextTurn = new Promise((resolve) =>
+      setTimeout(() => {
+        this.#spawnedThisTurn = false;
+        resolve();
+      }, 0)
+    );
+  }
+
   /** A worker with exactly these permissions, running the bootstrap. */
   take(tenant: string, permissions: WorkerPermissions): Worker {
     const key = permissionsKey(permissions);
     const spare = this.#spares.get(key)?.pop();
-    if (!spare) return spawn(tenant, permissions);
+    if (!spare) {
+      this.#spawned();
+      return spawn(tenant, permissions);
+    }
     // The replacement waits until this cold start has answered: `new Worker()` blocks
     // the main thread for ≈ 11 ms (measured), which would land on this request.
     if (!this.#refills.has(key)) {
@@ -67,7 +99,10 @@ export class WorkerFactory {
     const key = permissionsKey(permissions);
     let list = this.#spares.get(key);
     if (!list) this.#spares.set(key, list = []);
-    while (list.length < this.#target) list.push(spawnSpare(permissions));
+    while (list.length < this.#target) {
+      this.#spawned();
+      list.push(spawnSpare(permissions));
+    }
   }
 
   /**

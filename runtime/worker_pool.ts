@@ -82,6 +82,20 @@ export class WorkerPool {
     await started[0].ready;
   }
 
+  /**
+   * Like {@link pick}, but when starting the first worker would block this thread a second
+   * time in one turn (`WorkerFactory.spawnTurn`), a promise to try again after instead: a burst
+   * of cold starts then takes turns with everyone else's requests. A pool with a worker uses it,
+   * even at its concurrency target, rather than wait.
+   */
+  pickSoon(): WorkerHandle | Promise<void> {
+    if (!this.#closed && this.#workers.length === 0) {
+      const wait = this.#o.factory.spawnTurn(this.#o.permissions);
+      if (wait) return wait;
+    }
+    return this.pick();
+  }
+
   /** The worker to run the next event on. */
   pick(): WorkerHandle {
     if (this.#closed) {
