@@ -137,14 +137,15 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
     cells,
   });
   registry.deployer.attach(deployments);
-  // a tenant whose workers died twice within 10 s (isolation = "auto") gets a cell of its own:
+  // a tenant whose workers died twice within 10 s or was stopped for memory or CPU
+  // (isolation = "auto") gets a cell of its own:
   // its respawns then block that process, not the one every other tenant's requests go through
   runtime.onCrashLoop = (tenant, reason) => {
     deployments.isolate(tenant, reason).then((moved) => {
       if (!moved) return;
       logger.log({
         level: "warn",
-        msg: `tenant "${tenant}" moved into a cell of its own: its workers died twice in 10 s ` +
+        msg: `tenant "${tenant}" moved into a cell of its own: its workers misbehave ` +
           `(last: ${reason}); it runs there until its next deploy or restart`,
         tenant,
       });

@@ -49,7 +49,8 @@ export interface RuntimeContext {
   /** Resolver of the egress policies (absent = the system resolver). */
   egressResolver?: Resolver;
   /**
-   * Called when a tenant's workers died twice within 10 s (`worker_pool.ts`), with the last
+   * Called when a tenant's workers died twice within 10 s or one was stopped for memory or CPU
+   * (`worker_pool.ts`), with the last
    * death's reason; the control plane may move the tenant into a cell.
    */
   onCrashLoop?: (tenant: string, reason: string) => void;

@@ -41,6 +41,9 @@ import { threadCpuNs } from "./memory/thread_cpu.ts";
 
 export type WorkerState = "starting" | "ready" | "dead";
 
+/** Why a worker was stopped, when it was for burning what everyone shares. */
+export type Misbehaviour = "timeout" | "cpu" | "memory";
+
 export interface WorkerHandleOptions {
   tenant: string;
   worker: Worker;
@@ -55,10 +58,10 @@ export interface WorkerHandleOptions {
    */
   cpuMs?: number;
   /**
-   * Called once when the worker dies for any reason; `misbehaved` when it was stopped for
-   * something that costs everyone CPU (an event over its time limit, memory over its limit).
+   * Called once when the worker dies for any reason; `misbehaved` says which limit it broke when
+   * it was stopped for one that protects everyone (time, CPU, memory), else null.
    */
-  onDead(handle: WorkerHandle, reason: string, misbehaved: boolean): void;
+  onDead(handle: WorkerHandle, reason: string, misbehaved: Misbehaviour | null): void;
 }
 
 interface Pending {
@@ -159,13 +162,13 @@ export class WorkerHandle {
   }
 
   /**
-   * Stops the worker now; everything in flight fails with `code`. `misbehaved` (by default for
-   * memory) tells the pool to put the tenant's threads at idle priority (`worker_pool.ts`).
+   * Stops the worker now; everything in flight fails with `code`. `misbehaved` (by default
+   * "memory" for a memory kill) tells the pool which limit it broke (`worker_pool.ts`).
    */
   kill(
     reason: string,
     code: ErrorCode = "ERR_TENANT_CRASHED",
-    misbehaved = code === "ERR_TENANT_MEMORY",
+    misbehaved: Misbehaviour | null = code === "ERR_TENANT_MEMORY" ? "memory" : null,
   ) {
     if (this.state === "dead") return;
     this.state = "dead";
@@ -245,7 +248,7 @@ export class WorkerHandle {
         `tenant "${this.tenant}" did not respond within ${this.#o.timeoutMs} ms`,
       ),
     );
-    this.kill(`event exceeded ${this.#o.timeoutMs} ms`, "ERR_TENANT_CRASHED", true);
+    this.kill(`event exceeded ${this.#o.timeoutMs} ms`, "ERR_TENANT_CRASHED", "timeout");
   }
 
   /** Times out what is past its deadline or its CPU; false once nothing is left to watch. */
@@ -295,7 +298,7 @@ export class WorkerHandle {
       if (!p.responded) {
         p.reject(new WorkyError("ERR_TENANT_CPU_LIMIT", `tenant "${this.tenant}": ${msg}`));
       }
-      this.kill(msg, "ERR_TENANT_CRASHED", true);
+      this.kill(msg, "ERR_TENANT_CRASHED", "cpu");
       return;
     }
   }
@@ -471,7 +474,7 @@ export class WorkerHandle {
   retire(reason: string) {
     if (this.#retireReason !== null || this.state === "dead") return;
     this.#retireReason = reason;
-    this.#o.onDead(this, reason, false); // the pool replaces it now
+    this.#o.onDead(this, reason, null); // the pool replaces it now
     if (this.inFlight <= 0) this.kill(`retired: ${reason}`);
   }
 

@@ -65,7 +65,8 @@ export class CellLauncher {
 
   /**
    * True when `tenant` (with `isolation = "auto"`) may be moved into a cell because it
-   * crash-loops (its workers died twice within 10 s; `why`): not when it binds Durable Objects or the database is `:memory:`
+   * misbehaves (its workers died twice within 10 s, or one was stopped for memory or CPU; `why`):
+   * not when it binds Durable Objects or the database is `:memory:`
    * (logged, so the operator sees why it stays in-process).
    */
   mayMove(tenant: TenantConfig, why: string): boolean {
@@ -78,8 +79,7 @@ export class CellLauncher {
     if (blocker) {
       this.#o.logger.log({
         level: "warn",
-        msg:
-          `tenant "${tenant.name}" crash-loops (its workers died twice in 10 s; last: ${why}) but stays in-process: ${blocker}`,
+        msg: `tenant "${tenant.name}" misbehaves (last: ${why}) but stays in-process: ${blocker}`,
         tenant: tenant.name,
       });
     }

@@ -175,7 +175,7 @@ export const limitsSchema = z.strictObject({
   min_workers: intIn(0, 64).default(0),
   idle_timeout_ms: intIn(1_000, 86_400_000).default(60_000),
   /**
-   * "auto" (default: in-process, moved into a cell of its own once its workers died twice within 10 s), "thread"
+   * "auto" (default: in-process, moved into a cell of its own once its workers died twice within 10 s or one was stopped for memory or CPU), "thread"
    * (in-process, never moved for crash loops) or "cell" (always a child process of its own).
    */
   isolation: z.enum(["auto", "thread", "cell"], {

@@ -41,7 +41,7 @@ export interface LimitsConfig extends IsolationLimits {
   /** Idle time after which a worker above `minWorkers` stops, ms. */
   idleTimeoutMs: number;
   /**
-   * `"auto"` (default): workers in the server process until its workers died twice within 10 s, then a
+   * `"auto"` (default): workers in the server process until its workers died twice within 10 s (or one was stopped for memory or CPU), then a
    * cell of its own until its next deploy. `"thread"`: always in the server process (a tenant
    * on the quarantine record still gets a cell). `"cell"`: a child process of its own with a
    * heap cap (control-plane/cells/). Optional for configs built without the schema.

@@ -34,7 +34,7 @@ const TENANT = `
 const tenant = (name: string) =>
   `[tenants.${name}]\nmodule = "t.ts"\nroutes = ["*/${name}/*"]\n` +
   `[tenants.${name}.limits]\ntimeout_ms = 1000\nmemory_mb = 48\nmax_workers = 2\n` +
-  `max_concurrency_per_worker = 1\n`;
+  `max_concurrency_per_worker = 1\nisolation = "thread"\n`; // in-process: this is about threads
 
 describe.skipIf(!canIdle)("idle CPU priority for a misbehaving tenant's threads", () => {
   let fx: Fixture;

@@ -1,5 +1,6 @@
 /**
- * `isolation = "auto"` (the default): a tenant whose workers died twice within 10 s moves into a cell of its
+ * `isolation = "auto"` (the default): a tenant whose workers died twice within 10 s (or one was
+ * stopped for memory or CPU) moves into a cell of its
  * own until its next deploy; `isolation = "thread"` keeps it in-process. Real server, real
  * workers, real cell processes.
  */
@@ -10,8 +11,15 @@ import { canIdle } from "../../../runtime/memory/cpu_priority.ts";
 import { policiesOf, SCHED_IDLE } from "../../_helpers/sched_policy.ts";
 
 const TENANT = `export default {
-  fetch(req) {
+  async fetch(req) {
     if (new URL(req.url).pathname.endsWith("/exit")) Deno.exit(1);
+    if (new URL(req.url).pathname.endsWith("/hog")) {
+      const keep = [];
+      for (let i = 0; i < 300; i++) {
+        keep.push(new Array(256 * 1024).fill(i + 0.5)); // ~2 MB of heap per step
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    }
     return new Response("fine");
   },
 };`;
@@ -25,7 +33,8 @@ describe("a crash-looping tenant", () => {
   beforeAll(async () => {
     fx = await startFixture({
       "t.ts": TENANT,
-      "worky.toml": block("auto") + block("pinned", "thread"),
+      "worky.toml": block("auto") + block("pinned", "thread") + block("hog") +
+        `[tenants.hog.limits]\nmemory_mb = 48\n`,
     });
   });
   afterAll(() => fx?.close());
@@ -56,7 +65,7 @@ describe("a crash-looping tenant", () => {
     expect(
       fx.logger.entries.some((e) =>
         e.tenant === "auto" &&
-        /moved into a cell of its own: its workers died twice in 10 s/.test(e.msg)
+        /moved into a cell of its own: its workers misbehave/.test(e.msg)
       ),
     ).toBe(true);
   }, 30_000);
@@ -68,6 +77,14 @@ describe("a crash-looping tenant", () => {
     expect((await res.json()).error.code).toBe("ERR_TENANT_CRASH_LOOP");
     expect(current("pinned")).toBeInstanceOf(Deployment);
   });
+
+  it("moves on its first memory kill: its own code burns what the process shares", async () => {
+    const res = await fx.fetch("/hog/hog");
+    expect(res.status).toBe(503);
+    expect((await res.json()).error.code).toBe("ERR_TENANT_MEMORY");
+    await until(() => cellStats("hog")?.isolation === "cell", 20_000);
+    expect(await (await fx.fetch("/hog/x")).text()).toBe("fine");
+  }, 30_000);
 
   it("is back in-process after its next deploy", async () => {
     await fx.server.deployments.redeploy("auto");
