@@ -112,19 +112,21 @@ export class DeploymentManager {
    * Moves a tenant that runs in this process into a cell of its own, with the code it runs now
    * (no rebuild, so a registry deploy stays what it is). Called when a worker of it left a
    * zombie thread (it is on the quarantine record by then, which is what `cells.wants` reads),
-   * and with `crashLoop` (the reason) when its workers died twice within 10 s or one was stopped for memory or CPU: then only for
-   * `isolation = "auto"`, and until its next deploy or restart (nothing is recorded).
+   * and with `crashLoop` (the reason) when its workers died twice within 10 s or one was stopped
+   * for memory or CPU: then only for `isolation = "auto"`, and until its next deploy or restart
+   * (nothing is recorded).
    * Resolves false (and changes nothing) when it already runs in a cell, cells are off, it binds
    * Durable Objects, or it was redeployed meanwhile.
    */
   async isolate(name: string, crashLoop?: string): Promise<boolean> {
     const slot = this.#slots.get(name);
     const current = slot?.current;
-    if (!slot || !this.#cells || !(current instanceof Deployment)) return false;
+    const cells = this.#cells;
+    if (!slot || !cells || !(current instanceof Deployment)) return false;
     if (this.#isolating.has(name)) return false; // a move is under way (one cell, not two)
     this.#isolating.add(name);
     try {
-      return await this.#isolate(name, slot, current, crashLoop);
+      return await this.#isolate(cells, name, slot, current, crashLoop);
     } finally {
       this.#isolating.delete(name);
     }
@@ -133,17 +135,17 @@ export class DeploymentManager {
   readonly #isolating = new Set<string>();
 
   async #isolate(
+    cells: CellLauncher,
     name: string,
     slot: TenantSlot,
     current: Deployment,
     crashLoop: string | undefined,
   ): Promise<boolean> {
-    if (!this.#cells) return false;
     const move = crashLoop === undefined
-      ? await this.#cells.wants(slot.config)
-      : this.#cells.mayMove(slot.config, crashLoop);
+      ? await cells.wants(slot.config)
+      : cells.mayMove(slot.config, crashLoop);
     if (!move) return false;
-    const next = await this.#cells.deploy(current.spec, slot.config.limits.memoryMb, true);
+    const next = await cells.deploy(current.spec, slot.config.limits.memoryMb, true);
     if (slot.current !== current) { // redeployed while the cell started: that version wins
       await next.drain(0);
       return false;

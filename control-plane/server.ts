@@ -137,9 +137,9 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
     cells,
   });
   registry.deployer.attach(deployments);
-  // a tenant whose workers died twice within 10 s or was stopped for memory or CPU
-  // (isolation = "auto") gets a cell of its own:
-  // its respawns then block that process, not the one every other tenant's requests go through
+  // a tenant whose workers died twice within 10 s or were stopped for memory or CPU
+  // (isolation = "auto") gets a cell of its own: its respawns and its memory then weigh on that
+  // process, not on the one every other tenant's requests go through
   runtime.onCrashLoop = (tenant, reason) => {
     deployments.isolate(tenant, reason).then((moved) => {
       if (!moved) return;
@@ -152,9 +152,7 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
     }, (err) =>
       logger.log({
         level: "error",
-        msg: `could not move crash-looping tenant "${tenant}" into a cell: ${
-          (err as Error).message
-        }`,
+        msg: `could not move misbehaving tenant "${tenant}" into a cell: ${(err as Error).message}`,
         tenant,
       }));
   };

@@ -60,18 +60,24 @@ export class CrashBackoff {
     return this.#streak;
   }
 
-  /** A worker of this tenant died (crash, timeout, exception, memory). */
-  died(): void {
+  /**
+   * A worker of this tenant died (crash, timeout, memory, exit). Returns how many deaths the
+   * window holds with this one (0 for a death from an event admitted before a cooldown): the
+   * pool moves a tenant into a cell at 2, before its cooldown starts at `threshold`.
+   */
+  died(): number {
     const now = this.#o.clock.now();
-    if (now < this.#until) return; // a death from an event admitted before the cooldown
+    if (now < this.#until) return 0; // a death from an event admitted before the cooldown
     this.#deaths.push(now);
     while (this.#deaths.length && this.#deaths[0] <= now - this.#o.windowMs) this.#deaths.shift();
-    if (this.#streak > 0 || this.#deaths.length >= this.#o.threshold) {
+    const deaths = this.#deaths.length;
+    if (this.#streak > 0 || deaths >= this.#o.threshold) {
       this.#streak++;
       const ms = Math.min(this.#o.maxMs, this.#o.baseMs * 2 ** (this.#streak - 1));
       this.#until = now + ms;
       this.#deaths = [];
     }
+    return deaths;
   }
 
   /** An event completed on a live worker: the tenant is healthy again. */

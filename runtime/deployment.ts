@@ -5,7 +5,13 @@
  */
 import type { BindingHost, BindingSpec } from "./bindings/types.ts";
 import type { HeaderPairs, WorkerLimits, WorkerPermissions } from "./protocol.ts";
-import { EGRESS_RPC, type EgressConfig, egressHost, EgressPolicy } from "./egress.ts";
+import {
+  EGRESS_RPC,
+  type EgressConfig,
+  egressHost,
+  EgressPolicy,
+  type Resolver,
+} from "./egress.ts";
 import type { EgressProxyGrant } from "./egress_proxy.ts";
 import { type PoolLimits, WorkerPool } from "./worker_pool.ts";
 import { WorkyError } from "./errors.ts";
@@ -31,6 +37,23 @@ export interface DeploymentSpec {
   egress?: EgressConfig;
   /** Limits the worker enforces on itself (subrequests, soft memory). */
   workerLimits?: WorkerLimits;
+}
+
+/**
+ * The egress policy of `spec` (its `egress` section, or its `net` grant with no private
+ * addresses allowed), resolving names with `resolve` (default the system resolver). One
+ * definition for the in-process guard and for the control plane's proxy serving a cell.
+ *
+ * @example
+ * ```ts ignore
+ * const policy = egressPolicyOf(spec);
+ * await policy.check("api.example.com", 443);
+ * ```
+ */
+export function egressPolicyOf(spec: DeploymentSpec, resolve?: Resolver): EgressPolicy {
+  return new EgressPolicy(spec.egress ?? { net: spec.permissions.net, allowPrivate: [] }, {
+    resolve,
+  });
 }
 
 export class Deployment {
@@ -64,8 +87,7 @@ export class Deployment {
     }
     // secrets join the vars here, at start: never in the spec, the registry or a bundle
     const secrets = await (rt.services.secrets as SecretSource | undefined)?.forTenant(spec.tenant);
-    const egress = spec.egress ?? { net: spec.permissions.net, allowPrivate: [] };
-    const policy = new EgressPolicy(egress, { resolve: rt.egressResolver });
+    const policy = egressPolicyOf(spec, rt.egressResolver);
     hosts.set(EGRESS_RPC, egressHost(policy));
     // fetch and WebSocket go through the egress proxy, which dials what the policy checked
     const proxy = spec.permissions.net === false

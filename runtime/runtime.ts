@@ -50,8 +50,8 @@ export interface RuntimeContext {
   egressResolver?: Resolver;
   /**
    * Called when a tenant's workers died twice within 10 s or one was stopped for memory or CPU
-   * (`worker_pool.ts`), with the last
-   * death's reason; the control plane may move the tenant into a cell.
+   * (`worker_pool.ts`), with the last death's reason; the control plane may move the tenant
+   * into a cell.
    */
   onCrashLoop?: (tenant: string, reason: string) => void;
 }

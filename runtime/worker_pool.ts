@@ -14,9 +14,6 @@ import { type Clock, systemClock } from "./clock.ts";
 import type { MemoryWatchdog } from "./memory/memory_watchdog.ts";
 import type { WorkerThread } from "./memory/zombie_threads.ts";
 
-/** Two deaths of a tenant's workers within this long make a crash loop (`onCrashLoop`). */
-export const CRASH_LOOP_WINDOW_MS = 10_000;
-
 /** How long a tenant's worker threads stay at idle CPU priority after one misbehaved. */
 export const IDLE_PENALTY_MS = 60_000;
 
@@ -45,9 +42,9 @@ export interface WorkerPoolOptions {
   /** Host-side memory watchdog every worker is registered with (`memory/memory_watchdog.ts`). */
   watchdog?: MemoryWatchdog;
   /**
-   * Called when this tenant's workers died twice within {@link CRASH_LOOP_WINDOW_MS} (timeouts,
-   * memory, crashes, exits; not idle retirement), or on the first memory or CPU kill, with the
-   * last reason.
+   * Called when this tenant's workers died twice within the crash backoff's window (10 s; no
+   * event completed in between; idle retirement does not count), or on the first memory or CPU
+   * kill, with the last reason.
    */
   onCrashLoop?: (reason: string) => void;
 }
@@ -65,8 +62,6 @@ export class WorkerPool {
   /** Clock time until which this tenant's worker threads run at SCHED_IDLE (see #penalize). */
   #idleUntil = -Infinity;
   readonly #clock: Clock;
-  /** Clock times of this tenant's recent worker deaths (for `onCrashLoop`). */
-  #deaths: number[] = [];
 
   constructor(options: WorkerPoolOptions) {
     this.#o = options;
@@ -213,10 +208,7 @@ export class WorkerPool {
     if (misbehaved) this.#penalize(reason);
     this.recycled++;
     if (reason !== "idle") {
-      this.backoff.died();
-      const now = this.#clock.now();
-      this.#deaths = this.#deaths.filter((t) => t > now - CRASH_LOOP_WINDOW_MS);
-      const deaths = this.#deaths.push(now);
+      const deaths = this.backoff.died();
       // memory and CPU kills are the tenant's own code burning what the process shares: one is
       // enough (measured: moving on the first took the storm's worst first window from 215 to 55 ms)
       const own = misbehaved === "memory" || misbehaved === "cpu";

@@ -11,7 +11,7 @@
  */
 import { dirname } from "node:path";
 import type { TenantConfig } from "../config/types.ts";
-import type { DeploymentSpec } from "../../runtime/deployment.ts";
+import { type DeploymentSpec, egressPolicyOf } from "../../runtime/deployment.ts";
 import type { Logger } from "../../runtime/logger.ts";
 import { WorkyError } from "../../runtime/errors.ts";
 import { type Quarantine, readQuarantine } from "../../runtime/memory/quarantine.ts";
@@ -19,7 +19,7 @@ import type { CellInit } from "../../runtime/cells/cell_protocol.ts";
 import { cellHeapMb, cellPermissionFlags } from "./cell_flags.ts";
 import { CellProcess } from "./cell_process.ts";
 import { CellDeployment } from "./cell_deployment.ts";
-import { EgressPolicy, type Resolver } from "../../runtime/egress.ts";
+import type { Resolver } from "../../runtime/egress.ts";
 import type { EgressProxyRegistry } from "../../runtime/runtime.ts";
 
 const CODE_DIR = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
@@ -120,9 +120,9 @@ export class CellLauncher {
   }
 
   /**
-   * Starts `spec` in a cell of its own; resolves once its module loaded there. `idle`: the tenant already misbehaved (moved here for a
-   * crash loop or a zombie), so the cell starts at SCHED_IDLE: its startup doesn't compete with
-   * the server either.
+   * Starts `spec` in a cell of its own; resolves once its module loaded there. `idle`: the
+   * tenant already misbehaved (moved here for a crash loop or a zombie), so the cell starts at
+   * SCHED_IDLE: its startup doesn't compete with the server either.
    */
   async deploy(spec: DeploymentSpec, memoryMb: number, idle = false): Promise<CellDeployment> {
     const dbFile = localDbFile(this.#o.dbUrl, spec.tenant);
@@ -131,12 +131,7 @@ export class CellLauncher {
     // An allowlist tenant's cell may not listen and dial anywhere, so it can't run an egress
     // proxy: its fetches go through this process's, which dials exactly what the policy checked.
     const egress = Array.isArray(spec.permissions.net)
-      ? this.#o.egressProxy?.register(
-        spec.tenant,
-        new EgressPolicy(spec.egress ?? { net: spec.permissions.net, allowPrivate: [] }, {
-          resolve: this.#o.egressResolver,
-        }),
-      )
+      ? this.#o.egressProxy?.register(spec.tenant, egressPolicyOf(spec, this.#o.egressResolver))
       : undefined;
     const init: CellInit = {
       spec,

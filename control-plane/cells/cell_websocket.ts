@@ -28,12 +28,6 @@ const OWN_HANDSHAKE = new Set([
   "transfer-encoding",
 ]);
 
-/** Closes `socket` unless it already is closing (`closeSocket` keeps codes Deno may send). */
-function closeWith(socket: WebSocket, code: number, reason: string) {
-  if (socket.readyState === WebSocket.CLOSING || socket.readyState === WebSocket.CLOSED) return;
-  closeSocket(socket, code, reason);
-}
-
 /**
  * Opens the tenant's side in the cell, then upgrades `request` and relays. `headers` are the
  * request's headers as the relay forwards them (internal ones already set or removed).
@@ -97,16 +91,16 @@ export async function relayWebSocket(
     // 1006: the cell went away without a close frame (it died)
     closedByCell = { code: e.code === 1006 ? 1011 : e.code, reason: e.reason || "the cell closed" };
     if (socket.readyState !== WebSocket.CONNECTING) {
-      closeWith(socket, closedByCell.code, closedByCell.reason);
+      closeSocket(socket, closedByCell.code, closedByCell.reason);
     }
   };
   socket.onopen = () => {
     for (const data of early.splice(0)) socket.send(data);
-    if (closedByCell) closeWith(socket, closedByCell.code, closedByCell.reason);
+    if (closedByCell) closeSocket(socket, closedByCell.code, closedByCell.reason);
   };
   socket.onmessage = (e) => {
     if (upstream.readyState === WebSocket.OPEN) upstream.send(e.data);
   };
-  socket.onclose = (e) => closeWith(upstream, e.code, e.reason);
+  socket.onclose = (e) => closeSocket(upstream, e.code, e.reason);
   return upgraded.response;
 }

@@ -62,15 +62,15 @@ export function priorityPrefix(idle: boolean, niceness: number): string[] {
  * await demoteToIdle(cellPid, true);   // a whole cell process
  * ```
  */
-export async function demoteToIdle(id: number, allThreads = false): Promise<boolean> {
-  if (!CHRT) return false;
-  const args = [...(allThreads ? ["--all-tasks"] : []), "--idle", "--pid", "0", String(id)];
-  try {
-    const out = await new Deno.Command(CHRT, { args, stdout: "null", stderr: "null" }).output();
-    return out.success;
-  } catch {
-    return false;
-  }
+export function demoteToIdle(id: number, allThreads = false): Promise<boolean> {
+  if (!CHRT) return Promise.resolve(false);
+  return succeeds(CHRT, [
+    ...(allThreads ? ["--all-tasks"] : []),
+    "--idle",
+    "--pid",
+    "0",
+    String(id),
+  ]);
 }
 
 /**
@@ -83,15 +83,15 @@ export async function demoteToIdle(id: number, allThreads = false): Promise<bool
  * await lowerPriority(tid, 19); // a worker thread running a CPU-heavy event
  * ```
  */
-export async function lowerPriority(id: number, niceness: number): Promise<boolean> {
-  if (!RENICE) return false;
+export function lowerPriority(id: number, niceness: number): Promise<boolean> {
+  if (!RENICE) return Promise.resolve(false);
+  return succeeds(RENICE, ["-n", String(niceness), "-p", String(id)]);
+}
+
+/** Runs `cmd` quietly; true when it exits 0 (false when it fails or can't start). */
+async function succeeds(cmd: string, args: string[]): Promise<boolean> {
   try {
-    const out = await new Deno.Command(RENICE, {
-      args: ["-n", String(niceness), "-p", String(id)],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return out.success;
+    return (await new Deno.Command(cmd, { args, stdout: "null", stderr: "null" }).output()).success;
   } catch {
     return false;
   }

@@ -25,6 +25,19 @@ describe("CrashBackoff", () => {
     expect(err.retryAfterMs).toBe(1000);
   });
 
+  it("says how many deaths its window holds (0 for one during a cooldown)", () => {
+    const { clock, b } = make();
+    expect(b.died()).toBe(1);
+    clock.advance(4000);
+    expect(b.died()).toBe(2); // the pool moves an "auto" tenant into a cell here
+    clock.advance(7000); // the first death left the window
+    expect(b.died()).toBe(2);
+    expect(b.died()).toBe(3); // a cooldown starts
+    expect(b.died()).toBe(0); // an event admitted before it
+    b.succeeded();
+    expect(b.died()).toBe(1);
+  });
+
   it("forgets deaths older than the window", () => {
     const { clock, b } = make();
     b.died();
