@@ -209,8 +209,8 @@ export class WorkerPool {
     this.recycled++;
     if (reason !== "idle") {
       const deaths = this.backoff.died();
-      // memory and CPU kills are the tenant's own code burning what the process shares: one is
-      // enough (measured: moving on the first took the storm's worst first window from 215 to 55 ms)
+      // memory and CPU kills are the tenant's own code burning what the process shares (a heap
+      // in this process, cores): one is enough; a timeout may be a slow upstream, so it takes two
       const own = misbehaved === "memory" || misbehaved === "cpu";
       if (deaths === 2 || (deaths === 1 && own)) this.#o.onCrashLoop?.(reason);
     }
