@@ -140,22 +140,25 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
   // a tenant whose workers died twice within 10 s or were stopped for memory or CPU
   // (isolation = "auto") gets a cell of its own: its respawns and its memory then weigh on that
   // process, not on the one every other tenant's requests go through
-  runtime.onCrashLoop = (tenant, reason) => {
+  runtime.onCrashLoop = (tenant, reason) =>
     deployments.isolate(tenant, reason).then((moved) => {
-      if (!moved) return;
-      logger.log({
-        level: "warn",
-        msg: `tenant "${tenant}" moved into a cell of its own: its workers misbehave ` +
-          `(last: ${reason}); it runs there until its next deploy or restart`,
-        tenant,
-      });
-    }, (err) =>
+      if (moved) {
+        logger.log({
+          level: "warn",
+          msg: `tenant "${tenant}" moved into a cell of its own: its workers misbehave ` +
+            `(last: ${reason}); it runs there until its next deploy or restart`,
+          tenant,
+        });
+      }
+      return moved;
+    }, (err) => {
       logger.log({
         level: "error",
         msg: `could not move misbehaving tenant "${tenant}" into a cell: ${(err as Error).message}`,
         tenant,
-      }));
-  };
+      });
+      return false;
+    });
   /** Stops what started, in order; a failed start and `close()` both end here. */
   const closeAll = async () => {
     await scheduler.close();

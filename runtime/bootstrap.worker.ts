@@ -9,6 +9,7 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import {
+  BIG_BODY,
   H_BATCH,
   H_EVENT,
   H_FETCH,
@@ -33,6 +34,7 @@ import {
   W_RESPONSE,
   W_RPC,
   W_SETTLED,
+  W_UNCAUGHT,
   W_UPGRADE,
   type WireError,
   type WorkerMessage,
@@ -149,13 +151,6 @@ function copyView(view: ArrayBufferView): Uint8Array<ArrayBuffer> {
   out.set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
   return out;
 }
-/**
- * A complete body at least this big crosses as bytes whose buffer is transferred, not cloned:
- * a cloned 8 MB string is a copy plus 8 MB of garbage on the host's heap per response (the host
- * thread serves every tenant; measured, a tenant answering 8 MB at 50 req/s took good tenants'
- * p99 from 1.5 to 7.7 ms). Encoding it is the tenant's own thread's work.
- */
-const BIG_BODY = 64 * 1024;
 const encoder = new TextEncoder();
 const NativeResponse = Response;
 const TrackedResponse = new Proxy(NativeResponse, {
@@ -412,13 +407,21 @@ async function onEvent(id: number, kind: string, payload: unknown, requestId: st
 
 // ---------------------------------------------------------------- wiring
 
+// As on Workers: an uncaught error or unhandled rejection is logged (with the request it came
+// from, when known) and the worker serves on; replacing it would cost a respawn, which blocks the
+// host's thread, for every careless promise.
+const uncaught = (prefix: string, err: unknown) => {
+  const wire = toWire(err);
+  wire.stack = `${prefix}${wire.stack ?? wire.message}`;
+  post([W_UNCAUGHT, wire, requestContext.getStore() ?? null]);
+};
 self.addEventListener("unhandledrejection", (e) => {
   e.preventDefault();
-  post([W_FATAL, toWire(e.reason)]);
+  uncaught("Uncaught (in promise) ", e.reason);
 });
 self.addEventListener("error", (e) => {
   e.preventDefault();
-  post([W_FATAL, toWire(e.error ?? e.message)]);
+  uncaught("Uncaught ", e.error ?? e.message);
 });
 
 function dispatch(m: HostMessage) {

@@ -36,6 +36,15 @@ export const H_EVENT = 3;
 /** Several host messages in one (sent while the worker has events in flight). */
 export const H_BATCH = 4;
 
+/**
+ * A complete response body at least this big crosses from the worker as bytes whose buffer is
+ * transferred, not cloned (a cloned 8 MB string is a copy plus 8 MB of garbage on the host's
+ * heap per response; the host thread serves every tenant), and the host hands that buffer to
+ * the socket without copying it again (`worker_handle.ts`). Encoding it is the tenant's own
+ * thread's work.
+ */
+export const BIG_BODY = 64 * 1024;
+
 /** Worker → host tags. */
 export const W_READY = 10;
 export const W_INIT_ERROR = 11;
@@ -50,6 +59,8 @@ export const W_EVENT_RESULT = 18;
 export const W_BATCH = 19;
 /** The bootstrap finished loading: the worker is a ready spare. */
 export const W_BOOTED = 20;
+/** An uncaught error or unhandled rejection outside any reply: logged, the worker serves on. */
+export const W_UNCAUGHT = 21;
 /** The worker's heap is over its soft limit (`limits.memory_mb`): retire it. */
 export const W_MEMORY = 40;
 
@@ -154,8 +165,9 @@ export type WorkerMessage =
   | [typeof W_LOG, level: LogLevel, requestId: string | null, message: string]
   /** All `waitUntil` work of event `id` has settled. */
   | [typeof W_SETTLED, id: number]
-  /** Uncaught error or unhandled rejection: the worker is poisoned. */
+  /** The tenant ended its worker (`Deno.exit`): it is replaced. */
   | [typeof W_FATAL, WireError]
+  | [typeof W_UNCAUGHT, WireError, requestId: string | null]
   | [typeof W_EVENT_RESULT, id: number, ok: boolean, value: unknown]
   | [typeof W_BATCH, WorkerMessage[]]
   | [typeof W_BOOTED]

@@ -51,9 +51,9 @@ export interface RuntimeContext {
   /**
    * Called when a tenant's workers died twice within 10 s or one was stopped for memory or CPU
    * (`worker_pool.ts`), with the last death's reason; the control plane may move the tenant
-   * into a cell.
+   * into a cell, resolving true once it serves from there (the pool starts no worker meanwhile).
    */
-  onCrashLoop?: (tenant: string, reason: string) => void;
+  onCrashLoop?: (tenant: string, reason: string) => Promise<boolean> | void;
 }
 
 export class Runtime implements RuntimeContext {
@@ -66,7 +66,7 @@ export class Runtime implements RuntimeContext {
   readonly #ownProxy: EgressProxy | undefined;
   readonly egressResolver?: Resolver;
   /** See {@link RuntimeContext.onCrashLoop}; set by the control plane once it exists. */
-  onCrashLoop?: (tenant: string, reason: string) => void;
+  onCrashLoop?: (tenant: string, reason: string) => Promise<boolean> | void;
 
   constructor(options: RuntimeOptions = {}) {
     this.factory = new WorkerFactory({ spares: options.spares });

@@ -7,6 +7,7 @@ import { setImmediate } from "node:timers";
 import { type ErrorCode, WorkyError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import {
+  BIG_BODY,
   H_BATCH,
   H_EVENT,
   H_FETCH,
@@ -28,6 +29,7 @@ import {
   W_RESPONSE,
   W_RPC,
   W_SETTLED,
+  W_UNCAUGHT,
   W_UPGRADE,
   W_WS,
   type WireError,
@@ -78,6 +80,31 @@ interface Pending {
 }
 
 let nextEventId = 1;
+
+/**
+ * A response whose body is bytes the worker transferred to this thread, without copying them:
+ * `new Response(bytes)` copies its body (the Fetch spec's "copy of the bytes"), and on the
+ * thread that serves every tenant an 8 MB copy is milliseconds the others wait (measured: a
+ * tenant answering 8 MB at 50 req/s cost this thread 39 % of a core, three quarters of it that
+ * copy). A one-chunk stream hands the same buffer to the socket; `content-length` keeps the
+ * response unchunked, as it would have been.
+ */
+function bytesResponse(
+  bytes: Uint8Array<ArrayBuffer>,
+  status: number,
+  statusText: string,
+  pairs: HeaderPairs,
+): Response {
+  const headers = new Headers(pairs);
+  headers.set("content-length", String(bytes.byteLength));
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      c.enqueue(bytes);
+      c.close();
+    },
+  });
+  return new Response(body, { status, statusText, headers });
+}
 
 /**
  * One interval for every worker's event deadlines, instead of a timer per
@@ -383,8 +410,13 @@ export class WorkerHandle {
         if (!p) return;
         const status = m[2];
         const nullBody = status === 204 || status === 205 || status === 304 || status === 101;
+        const bytes = m[5];
+        if (!nullBody && bytes instanceof Uint8Array && bytes.byteLength >= BIG_BODY) {
+          p.resolve(bytesResponse(bytes, status, m[3], m[4]));
+          return;
+        }
         p.resolve(
-          new Response(nullBody ? null : (m[5] ?? m[6]), {
+          new Response(nullBody ? null : (bytes ?? m[6]), {
             status,
             statusText: m[3],
             headers: m[4],
@@ -457,9 +489,12 @@ export class WorkerHandle {
         this.kill(msg, "ERR_TENANT_MEMORY");
         return;
       }
+      case W_UNCAUGHT:
+        this.#logError(m[1], m[2]);
+        return;
       case W_FATAL:
         this.#logError(m[1], null);
-        // the event(s) in flight get a 500 naming the uncaught error; the worker is not trusted again
+        // the tenant ended its worker (Deno.exit): the event(s) in flight get a 500 saying so
         this.kill(
           `uncaught ${m[1].message}`,
           m[1].code === "ERR_TENANT_CRASHED" ? "ERR_TENANT_CRASHED" : "ERR_TENANT_EXCEPTION",

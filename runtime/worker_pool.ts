@@ -44,9 +44,10 @@ export interface WorkerPoolOptions {
   /**
    * Called when this tenant's workers died twice within the crash backoff's window (10 s; no
    * event completed in between; idle retirement does not count), or on the first memory or CPU
-   * kill, with the last reason.
+   * kill, with the last reason. A promise returned is the tenant's move into a cell: until it
+   * settles, the pool starts no worker (see {@link WorkerPool.pick}); false resumes it.
    */
-  onCrashLoop?: (reason: string) => void;
+  onCrashLoop?: (reason: string) => Promise<boolean> | void;
 }
 
 export class WorkerPool {
@@ -85,7 +86,7 @@ export class WorkerPool {
    * even at its concurrency target, rather than wait.
    */
   pickSoon(): WorkerHandle | Promise<void> {
-    if (!this.#closed && this.#workers.length === 0) {
+    if (!this.#closed && this.#workers.length === 0 && !this.#moving) {
       const wait = this.#o.factory.spawnTurn(this.#o.permissions);
       if (wait) return wait;
     }
@@ -104,6 +105,7 @@ export class WorkerPool {
       const w = ws[i];
       if (w.accepting && (!best || w.inFlight < best.inFlight)) best = w;
     }
+    if (this.#moving) return best ?? this.#refuseWhileMoving();
     if (
       !best ||
       (best.inFlight >= this.#o.limits.maxConcurrencyPerWorker &&
@@ -112,6 +114,24 @@ export class WorkerPool {
       best = this.#spawn();
     }
     return best;
+  }
+
+  /**
+   * Set while the tenant moves into a cell of its own after misbehaving (`onCrashLoop`). Until
+   * the cell serves, the live workers take its events and none is started: `new Worker()` blocks
+   * this thread (≈ 11–15 ms quiet, several times that while a storm loads the cores; measured,
+   * respawns of misbehaving tenants were most of the host thread's time in the storm's first
+   * window), and the cell is about to take over anyway.
+   */
+  #moving: Promise<boolean> | undefined;
+
+  #refuseWhileMoving(): never {
+    const err = new WorkyError(
+      "ERR_TENANT_CRASH_LOOP",
+      `tenant "${this.#o.tenant}" misbehaved and is moving into a cell of its own; retry shortly`,
+    );
+    err.retryAfterMs = 1000;
+    throw err;
   }
 
   /** Throws during a crash-loop cooldown; a worker that completed an event resets the backoff. */
@@ -212,7 +232,16 @@ export class WorkerPool {
       // memory and CPU kills are the tenant's own code burning what the process shares (a heap
       // in this process, cores): one is enough; a timeout may be a slow upstream, so it takes two
       const own = misbehaved === "memory" || misbehaved === "cpu";
-      if (deaths === 2 || (deaths === 1 && own)) this.#o.onCrashLoop?.(reason);
+      if ((deaths === 2 || (deaths === 1 && own)) && !this.#moving) {
+        const move = this.#o.onCrashLoop?.(reason);
+        if (move) {
+          this.#moving = move;
+          const resume = () => {
+            if (this.#moving === move) this.#moving = undefined;
+          };
+          move.then((moved) => moved || resume(), resume);
+        }
+      }
     }
     this.#o.logger.log({
       level: "warn",
@@ -220,7 +249,10 @@ export class WorkerPool {
       tenant: this.#o.tenant,
     });
     // no respawn during a crash-loop cooldown: the next event after it spawns one
-    if (this.#workers.length < this.#o.limits.minWorkers && !this.backoff.remainingMs()) {
+    if (
+      this.#workers.length < this.#o.limits.minWorkers && !this.backoff.remainingMs() &&
+      !this.#moving
+    ) {
       this.#spawn();
     }
   }

@@ -101,6 +101,8 @@ const FILES: Record<string, string> = {
             const bytes = new Uint8Array(300_000); for (let i = 0; i < bytes.length; i++) bytes[i] = i % 251;
             return new Response(bytes.buffer);
           }
+          case "/streams/biglie": // a content-length that isn't the body's: the body's wins
+            return new Response("q".repeat(100_000), { headers: { "content-length": "7" } });
           case "/streams/cached": // the same big Response answered twice: the second streams
             (globalThis as any).cached ??= new Response("z".repeat(200_000));
             return (globalThis as any).cached;
@@ -128,7 +130,8 @@ const FILES: Record<string, string> = {
         const path = new URL(req.url).pathname;
         if (path === "/faulty/loop") { while (true) {} }
         if (path === "/faulty/throw") throw new Error("tenant exploded");
-        if (path === "/faulty/reject") { Promise.reject(new Error("nobody caught me")); await new Promise(() => {}); }
+        if (path === "/faulty/reject") { Promise.reject(new Error("nobody caught me")); return new Response("still here"); }
+        if (path === "/faulty/later") { setTimeout(() => { throw new Error("thrown in a timer"); }, 0); return new Response("scheduled"); }
         if (path === "/faulty/exit") { Deno.exit(1); }
         if (path === "/faulty/notresponse") return "a string" as unknown as Response;
         return new Response("fine");
@@ -260,6 +263,22 @@ describe("bodies and headers", () => {
     const bytes = new Uint8Array(await (await fx.fetch("/streams/bigbytes")).arrayBuffer());
     expect(bytes.length).toBe(300_000);
     expect(bytes.every((b, i) => b === i % 251)).toBe(true);
+    // on the wire: one content-length, the body's, not chunked (the host hands the worker's
+    // buffer to the socket without copying it); HEAD gets the length and no body
+    for (
+      const [path, length] of [["/streams/big", 600_003], ["/streams/biglie", 100_000]] as const
+    ) {
+      const raw = await rawRequest(fx.url, "localhost", path);
+      expect(raw.status).toBe(200);
+      expect(raw.headers.filter(([k]) => k === "content-length")).toEqual([
+        ["content-length", String(length)],
+      ]);
+      expect(raw.headers.some(([k]) => k === "transfer-encoding")).toBe(false);
+      expect(new TextEncoder().encode(raw.body).length).toBe(length);
+    }
+    const head = await rawRequest(fx.url, "localhost", "/streams/bigbytes", "HEAD");
+    expect(head.headers).toContainEqual(["content-length", "300000"]);
+    expect(head.body).toBe("");
     for (let i = 0; i < 2; i++) {
       const res = await fx.fetch("/streams/cached");
       expect(res.status).toBe(200);
@@ -310,10 +329,24 @@ describe("failures", () => {
     expect((await fx.fetch("/faulty/ok")).status).toBe(200);
   });
 
-  test("unhandled rejection → 500, worker recycled, next request succeeds", async () => {
+  test("an unhandled rejection or a timer's throw is logged, the worker serves on", async () => {
+    const stats = () => fx.server.deployments.get("faulty")!.current.stats();
+    await (await fx.fetch("/faulty/ok")).text();
+    const recycled = stats().recycled;
     const res = await fx.fetch("/faulty/reject");
-    expect(res.status).toBe(500);
-    expect((await res.json()).error.message).toContain("nobody caught me");
+    expect(res.status).toBe(200); // as on Workers: the response stands
+    expect(await res.text()).toBe("still here");
+    expect(await (await fx.fetch("/faulty/later")).text()).toBe("scheduled");
+    await until(() =>
+      fx.logger.entries.some((e) => e.level === "error" && e.msg.includes("thrown in a timer"))
+    );
+    const logged = fx.logger.entries.find((e) => e.msg.includes("nobody caught me"));
+    expect(logged).toMatchObject({ level: "error", tenant: "faulty" });
+    expect(logged!.msg).toMatch(/^Uncaught \(in promise\) Error: nobody caught me/);
+    expect(
+      fx.logger.entries.find((e) => e.msg.includes("thrown in a timer"))!.msg,
+    ).toMatch(/^Uncaught Error: thrown in a timer/);
+    expect(stats().recycled).toBe(recycled); // no worker was replaced
     expect((await fx.fetch("/faulty/ok")).status).toBe(200);
   });
 

@@ -55,7 +55,18 @@ describe("a crash-looping tenant", () => {
 
   it('moves into a cell of its own with isolation = "auto", and serves from there', async () => {
     expect(current("auto")).toBeInstanceOf(Deployment);
+    const inProcess = current("auto") as Deployment;
     await crashLoop("auto", 2); // twice is enough
+    // while its cell starts (≈ 1 s), no worker is started in-process for it: none is live, so
+    // its requests are refused with the crash-loop code and a retry hint
+    const during = await fx.fetch("/auto/x");
+    expect(during.status).toBe(503);
+    expect(during.headers.get("retry-after")).toBe("1");
+    expect((await during.json()).error).toMatchObject({
+      code: "ERR_TENANT_CRASH_LOOP",
+      message: expect.stringContaining("moving into a cell of its own"),
+    });
+    expect(inProcess.pool.size).toBe(0);
     await until(() => cellStats("auto")?.isolation === "cell", 20_000);
     await until(async () => (await (await fx.fetch("/auto/x")).text()) === "fine", 20_000);
     const pid = cellStats("auto")!.pid!;
@@ -71,6 +82,9 @@ describe("a crash-looping tenant", () => {
   }, 30_000);
 
   it('stays in-process with isolation = "thread"', async () => {
+    await crashLoop("pinned", 2);
+    // not moving: the pool starts workers as before (the third death starts the cooldown)
+    expect(await (await fx.fetch("/pinned/x")).text()).toBe("fine");
     await crashLoop("pinned");
     const res = await fx.fetch("/pinned/x");
     expect(res.status).toBe(503); // the in-process crash-loop cooldown
