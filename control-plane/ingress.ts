@@ -47,7 +47,17 @@ export function createIngress(deployments: DeploymentManager, logger: Logger, gu
       request,
       (info?.remoteAddr as Deno.NetAddr | undefined)?.hostname ?? "",
       requestId,
-      (req, headers) => slot.current.fetch(req, requestId, headers),
+      (req, headers) => {
+        const deployment = slot.current;
+        return deployment.fetch(req, requestId, headers).catch((err) => {
+          // refused before any worker saw it because that deployment was swapped out meanwhile
+          // (a deploy, a move into a cell): the tenant's current one serves it
+          if ((err as WorkyError).code !== "ERR_UNAVAILABLE" || slot.current === deployment) {
+            throw err;
+          }
+          return slot.current.fetch(req, requestId, headers);
+        });
+      },
     );
     if (res instanceof Response) return res;
     return res.catch((err) => {

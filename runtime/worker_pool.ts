@@ -86,7 +86,10 @@ export class WorkerPool {
    * even at its concurrency target, rather than wait.
    */
   pickSoon(): WorkerHandle | Promise<void> {
-    if (!this.#closed && this.#workers.length === 0 && !this.#moving) {
+    if (this.#moving && !this.#closed && !this.#workers.some((w) => w.accepting)) {
+      return this.#moving.then(() => {}, () => {}); // then this pool is drained, or serves again
+    }
+    if (!this.#closed && this.#workers.length === 0) {
       const wait = this.#o.factory.spawnTurn(this.#o.permissions);
       if (wait) return wait;
     }
@@ -121,7 +124,9 @@ export class WorkerPool {
    * the cell serves, the live workers take its events and none is started: `new Worker()` blocks
    * this thread (≈ 11–15 ms quiet, several times that while a storm loads the cores; measured,
    * respawns of misbehaving tenants were most of the host thread's time in the storm's first
-   * window), and the cell is about to take over anyway.
+   * window), and the cell is about to take over anyway. With no live worker, {@link pickSoon}
+   * waits for the move (its caller then finds this pool drained and goes to the cell: the
+   * ingress retries a refused request on the tenant's new deployment) and {@link pick} refuses.
    */
   #moving: Promise<boolean> | undefined;
 

@@ -36,5 +36,7 @@ attempt("allocate memory without bound", async () => {
   expect(error.code).toBe("ERR_TENANT_MEMORY");
   expect(error.message).toMatch(/over its limit of 48 MiB \(limits.memory_mb\)/);
   expect((await ask(f, "good")).body).toEqual({ ok: true, value: "good" });
+  // the tenant itself comes back (in a cell of its own: isolation = "auto" moves it on a memory
+  // kill; its requests meanwhile wait for the cell)
   expect((await ask(f, "hog", "/ok")).body).toEqual({ ok: true, value: "fine" });
 }, 60_000);
