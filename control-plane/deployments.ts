@@ -27,6 +27,23 @@ export interface TenantSlot {
   crons: string[];
 }
 
+/**
+ * Runs `call` on the slot's current deployment. Refused with `ERR_UNAVAILABLE` because that one
+ * was swapped out meanwhile (a deploy, a move into a cell: its pool refuses once drained, before
+ * any worker saw the event), once more on the slot's new one. Requests, cron runs and queue
+ * batches all go through it.
+ */
+export function onCurrent<T>(
+  slot: TenantSlot,
+  call: (deployment: TenantDeployment) => Promise<T>,
+): Promise<T> {
+  const deployment = slot.current;
+  return call(deployment).catch((err) => {
+    if ((err as WorkyError)?.code !== "ERR_UNAVAILABLE" || slot.current === deployment) throw err;
+    return call(slot.current);
+  });
+}
+
 /** A tenant's code, ready to deploy. */
 export interface LoadedModule {
   code: string;

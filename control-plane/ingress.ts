@@ -2,7 +2,7 @@
  * The hot path: Host + path → tenant deployment → response. No URL object,
  * no JSON, no await chain beyond the tenant's own reply.
  */
-import type { DeploymentManager } from "./deployments.ts";
+import { type DeploymentManager, onCurrent } from "./deployments.ts";
 import { errorResponse } from "./http/error_response.ts";
 import { newRequestId } from "./http/request_id.ts";
 import { WorkyError } from "../runtime/errors.ts";
@@ -47,17 +47,7 @@ export function createIngress(deployments: DeploymentManager, logger: Logger, gu
       request,
       (info?.remoteAddr as Deno.NetAddr | undefined)?.hostname ?? "",
       requestId,
-      (req, headers) => {
-        const deployment = slot.current;
-        return deployment.fetch(req, requestId, headers).catch((err) => {
-          // refused before any worker saw it because that deployment was swapped out meanwhile
-          // (a deploy, a move into a cell): the tenant's current one serves it
-          if ((err as WorkyError).code !== "ERR_UNAVAILABLE" || slot.current === deployment) {
-            throw err;
-          }
-          return slot.current.fetch(req, requestId, headers);
-        });
-      },
+      (req, headers) => onCurrent(slot, (d) => d.fetch(req, requestId, headers)),
     );
     if (res instanceof Response) return res;
     return res.catch((err) => {

@@ -11,7 +11,7 @@ import { Runtime } from "../runtime/runtime.ts";
 import { type Clock, systemClock } from "../runtime/clock.ts";
 import { JsonLogger, type Logger } from "../runtime/logger.ts";
 import { TenantLogLimiter } from "../runtime/log_limiter.ts";
-import { DeploymentManager } from "./deployments.ts";
+import { DeploymentManager, onCurrent } from "./deployments.ts";
 import { CellLauncher } from "./cells/cell_launcher.ts";
 import { createIngress, splitUrl } from "./ingress.ts";
 import { healthRoutes } from "./admin/health.ts";
@@ -170,7 +170,13 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
   };
   try {
     await deployments.deployAll(config.tenants);
-    const lookup = (name: string) => deployments.get(name)?.current;
+    const lookup = (name: string) => {
+      const slot = deployments.get(name);
+      return slot && {
+        event: (kind: string, payload: unknown, requestId: string) =>
+          onCurrent(slot, (d) => d.event(kind, payload, requestId)),
+      };
+    };
     await scheduler.start(deployments.effectiveTenants(), lookup);
     // a deploy or rollback can bring an artifact with other cron triggers
     deployments.onCronChange(() => {

@@ -8,6 +8,7 @@ import { type Fixture, startFixture, until, writeTree } from "../_helpers/fixtur
 import { ManualClock } from "../../runtime/clock.ts";
 import { loadConfig } from "../../control-plane/config/load_config.ts";
 import { startServer } from "../../control-plane/server.ts";
+import { onCurrent } from "../../control-plane/deployments.ts";
 import { MemoryLogger } from "../../runtime/logger.ts";
 
 let fx: Fixture | undefined;
@@ -178,5 +179,35 @@ describe("KV through HTTP", () => {
       value: "kept",
       metadata: null,
     });
+  });
+});
+
+describe("an event refused by a deployment swapped out meanwhile", () => {
+  test("runs once more on the slot's new deployment; refused by the current one, it fails", async () => {
+    fx = await startFixture({
+      "worky.toml": `[tenants.app]\nmodule = "app.ts"\nroutes = ["*/*"]\n`,
+      "app.ts": `export default { fetch: () => new Response("served") };`,
+    });
+    const deployments = fx.server.deployments;
+    const slot = deployments.get("app")!;
+    const ask = (d: { fetch(r: Request, id: string): Promise<Response> }) =>
+      d.fetch(new Request("http://localhost/"), "test-request");
+    const seen: unknown[] = [];
+    const res = await onCurrent(slot, async (d) => {
+      seen.push(d);
+      if (seen.length === 1) await deployments.redeploy("app"); // swapped: `d` drains, refuses
+      return ask(d);
+    });
+    expect(await res.text()).toBe("served");
+    expect(seen).toHaveLength(2);
+    expect(seen[1]).toBe(slot.current);
+    expect(seen[0]).not.toBe(seen[1]);
+    // the current deployment refusing is not retried
+    await slot.current.drain(0);
+    let calls = 0;
+    await expect(onCurrent(slot, (d) => (calls++, ask(d)))).rejects.toMatchObject({
+      code: "ERR_UNAVAILABLE",
+    });
+    expect(calls).toBe(1);
   });
 });
