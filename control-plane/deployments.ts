@@ -8,6 +8,7 @@ import type { TenantConfig } from "./config/types.ts";
 import { RouteTable } from "./routing/route_table.ts";
 import { Deployment } from "../runtime/deployment.ts";
 import type { Runtime } from "../runtime/runtime.ts";
+import type { CellMove } from "../runtime/worker_pool.ts";
 import { bundleModule } from "../runtime/bundler.ts";
 import { deploymentSpec } from "./deployment_spec.ts";
 import { WorkyError } from "../runtime/errors.ts";
@@ -129,13 +130,14 @@ export class DeploymentManager {
    * Moves a tenant that runs in this process into a cell of its own, with the code it runs now
    * (no rebuild, so a registry deploy stays what it is). Called when a worker of it left a
    * zombie thread (it is on the quarantine record by then, which is what `cells.wants` reads),
-   * and with `crashLoop` (the reason) when its workers died twice within 10 s or one was stopped
-   * for memory or CPU: then only for `isolation = "auto"`, and until its next deploy or restart
-   * (nothing is recorded).
+   * and with `move` when it costs the others too much in-process (`WorkerPoolOptions.onNeedsCell`:
+   * its workers died twice within 10 s, one was stopped for memory or CPU, or its big bodies load
+   * the host thread): then only for `isolation = "auto"`, and until its next deploy or restart
+   * (nothing is recorded). A tenant that misbehaved (all but the last) starts at SCHED_IDLE.
    * Resolves false (and changes nothing) when it already runs in a cell, cells are off, it binds
    * Durable Objects, or it was redeployed meanwhile.
    */
-  async isolate(name: string, crashLoop?: string): Promise<boolean> {
+  async isolate(name: string, move?: CellMove): Promise<boolean> {
     const slot = this.#slots.get(name);
     const current = slot?.current;
     const cells = this.#cells;
@@ -143,7 +145,7 @@ export class DeploymentManager {
     if (this.#isolating.has(name)) return false; // a move is under way (one cell, not two)
     this.#isolating.add(name);
     try {
-      return await this.#isolate(cells, name, slot, current, crashLoop);
+      return await this.#isolate(cells, name, slot, current, move);
     } finally {
       this.#isolating.delete(name);
     }
@@ -156,13 +158,12 @@ export class DeploymentManager {
     name: string,
     slot: TenantSlot,
     current: Deployment,
-    crashLoop: string | undefined,
+    move: CellMove | undefined,
   ): Promise<boolean> {
-    const move = crashLoop === undefined
-      ? await cells.wants(slot.config)
-      : cells.mayMove(slot.config, crashLoop);
-    if (!move) return false;
-    const next = await cells.deploy(current.spec, slot.config.limits.memoryMb, true);
+    const ok = move ? cells.mayMove(slot.config, move.why) : await cells.wants(slot.config);
+    if (!ok) return false;
+    const idle = move?.misbehaved ?? true; // a zombie thread is the worst misbehaviour
+    const next = await cells.deploy(current.spec, slot.config.limits.memoryMb, idle);
     if (slot.current !== current) { // redeployed while the cell started: that version wins
       await next.drain(0);
       return false;

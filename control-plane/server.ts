@@ -137,16 +137,17 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
     cells,
   });
   registry.deployer.attach(deployments);
-  // a tenant whose workers died twice within 10 s or were stopped for memory or CPU
-  // (isolation = "auto") gets a cell of its own: its respawns and its memory then weigh on that
-  // process, not on the one every other tenant's requests go through
-  runtime.onCrashLoop = (tenant, reason) =>
-    deployments.isolate(tenant, reason).then((moved) => {
+  // a tenant whose workers died twice within 10 s, were stopped for memory or CPU, or whose big
+  // bodies load the host thread (isolation = "auto") gets a cell of its own: its respawns, its
+  // memory and its bytes then weigh on that process, not on the one every other tenant's
+  // requests go through
+  runtime.onNeedsCell = (tenant, move) =>
+    deployments.isolate(tenant, move).then((moved) => {
       if (moved) {
         logger.log({
           level: "warn",
-          msg: `tenant "${tenant}" moved into a cell of its own: its workers misbehave ` +
-            `(last: ${reason}); it runs there until its next deploy or restart`,
+          msg: `tenant "${tenant}" moved into a cell of its own: ${move.why}; ` +
+            `it runs there until its next deploy or restart`,
           tenant,
         });
       }
@@ -154,7 +155,9 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
     }, (err) => {
       logger.log({
         level: "error",
-        msg: `could not move misbehaving tenant "${tenant}" into a cell: ${(err as Error).message}`,
+        msg: `could not move tenant "${tenant}" into a cell (${move.why}): ${
+          (err as Error).message
+        }`,
         tenant,
       });
       return false;

@@ -118,7 +118,7 @@ export class Deployment {
       logger: rt.logger,
       watchdog: rt.watchdog,
       clock: rt.clock,
-      onCrashLoop: (reason) => rt.onCrashLoop?.(spec.tenant, reason),
+      onNeedsCell: (move) => rt.onNeedsCell?.(spec.tenant, move),
     });
     try {
       await pool.warm();

@@ -11,6 +11,7 @@ import type { BindingServices } from "./bindings/types.ts";
 import { WorkerFactory } from "./worker_factory.ts";
 import { Deployment, type DeploymentSpec } from "./deployment.ts";
 import { type MemoryWatchdog, memoryWatchdog } from "./memory/memory_watchdog.ts";
+import type { CellMove } from "./worker_pool.ts";
 import type { Resolver } from "./egress.ts";
 import type { EgressPolicy } from "./egress.ts";
 import { type EgressProxy, egressProxy, type EgressProxyGrant } from "./egress_proxy.ts";
@@ -49,11 +50,12 @@ export interface RuntimeContext {
   /** Resolver of the egress policies (absent = the system resolver). */
   egressResolver?: Resolver;
   /**
-   * Called when a tenant's workers died twice within 10 s or one was stopped for memory or CPU
-   * (`worker_pool.ts`), with the last death's reason; the control plane may move the tenant
-   * into a cell, resolving true once it serves from there (the pool starts no worker meanwhile).
+   * Called when a tenant costs the others too much in this process (`WorkerPoolOptions.onNeedsCell`:
+   * its workers died twice within 10 s, one was stopped for memory or CPU, or its big bodies load
+   * the host thread), with why; the control plane may move the tenant into a cell, resolving true
+   * once it serves from there (the pool starts no worker meanwhile).
    */
-  onCrashLoop?: (tenant: string, reason: string) => Promise<boolean> | void;
+  onNeedsCell?: (tenant: string, move: CellMove) => Promise<boolean> | void;
 }
 
 export class Runtime implements RuntimeContext {
@@ -65,8 +67,8 @@ export class Runtime implements RuntimeContext {
   readonly egressProxy: EgressProxyRegistry;
   readonly #ownProxy: EgressProxy | undefined;
   readonly egressResolver?: Resolver;
-  /** See {@link RuntimeContext.onCrashLoop}; set by the control plane once it exists. */
-  onCrashLoop?: (tenant: string, reason: string) => Promise<boolean> | void;
+  /** See {@link RuntimeContext.onNeedsCell}; set by the control plane once it exists. */
+  onNeedsCell?: (tenant: string, move: CellMove) => Promise<boolean> | void;
 
   constructor(options: RuntimeOptions = {}) {
     this.factory = new WorkerFactory({ spares: options.spares });

@@ -64,6 +64,11 @@ export interface WorkerHandleOptions {
    * it was stopped for one that protects everyone (time, CPU, memory), else null.
    */
   onDead(handle: WorkerHandle, reason: string, misbehaved: Misbehaviour | null): void;
+  /**
+   * Called with the size of each complete body of at least `BIG_BODY` bytes the worker hands
+   * over (the ones that cross as a transferred buffer onto this thread's heap).
+   */
+  onBigBody?(bytes: number): void;
 }
 
 interface Pending {
@@ -411,6 +416,7 @@ export class WorkerHandle {
         const nullBody = status === 204 || status === 205 || status === 304 || status === 101;
         const bytes = m[5];
         if (!nullBody && bytes instanceof Uint8Array && bytes.byteLength >= BIG_BODY) {
+          this.#o.onBigBody?.(bytes.byteLength);
           p.resolve(bytesResponse(bytes, status, m[3], m[4]));
           return;
         }

@@ -17,6 +17,25 @@ import type { WorkerThread } from "./memory/zombie_threads.ts";
 /** How long a tenant's worker threads stay at idle CPU priority after one misbehaved. */
 export const IDLE_PENALTY_MS = 60_000;
 
+/**
+ * Bytes of big bodies (`BIG_BODY` and up, handed over as transferred buffers) one tenant's
+ * workers may put onto the host thread's heap within a second before it should move into a
+ * cell. Measured (trace-gc, a tenant answering 8 MB at 50 req/s): those buffers count as V8
+ * external memory, and every 64 MB of it starts a full mark-compact of the host heap (about 3 a
+ * second, each pausing the thread that serves every tenant 1–9 ms); a cell's bodies reach the
+ * client through the relay without entering this heap. So at most 64 MiB/s in-process: about one
+ * full GC a second.
+ */
+export const HOST_BODY_BYTES_PER_S = 64 * 1024 * 1024;
+
+/** Why a tenant should leave this process for a cell (`WorkerPoolOptions.onNeedsCell`). */
+export interface CellMove {
+  /** What it did, for the log. */
+  why: string;
+  /** It broke a limit or crash-looped (its cell starts at SCHED_IDLE), rather than being heavy. */
+  misbehaved: boolean;
+}
+
 export interface PoolLimits {
   timeoutMs: number;
   /** CPU-ish limit per event, ms (0 or absent = none; `WorkerHandleOptions.cpuMs`). */
@@ -42,12 +61,13 @@ export interface WorkerPoolOptions {
   /** Host-side memory watchdog every worker is registered with (`memory/memory_watchdog.ts`). */
   watchdog?: MemoryWatchdog;
   /**
-   * Called when this tenant's workers died twice within the crash backoff's window (10 s; no
-   * event completed in between; idle retirement does not count), or on the first memory or CPU
-   * kill, with the last reason. A promise returned is the tenant's move into a cell: until it
-   * settles, the pool starts no worker (see {@link WorkerPool.pick}); false resumes it.
+   * Called, with why, when this tenant costs the others too much in this process: its workers
+   * died twice within the crash backoff's window (10 s; no event completed in between; idle
+   * retirement does not count), one was stopped for memory or CPU, or its big bodies passed
+   * {@link HOST_BODY_BYTES_PER_S}. A promise returned is the tenant's move into a cell: until
+   * it settles, the pool starts no worker (see {@link WorkerPool.pick}); false resumes it.
    */
-  onCrashLoop?: (reason: string) => Promise<boolean> | void;
+  onNeedsCell?: (move: CellMove) => Promise<boolean> | void;
 }
 
 export class WorkerPool {
@@ -120,7 +140,7 @@ export class WorkerPool {
   }
 
   /**
-   * Set while the tenant moves into a cell of its own after misbehaving (`onCrashLoop`). Until
+   * Set while the tenant moves into a cell of its own (`onNeedsCell`). Until
    * the cell serves, the live workers take its events and none is started: `new Worker()` blocks
    * this thread (≈ 11–15 ms quiet, several times that while a storm loads the cores; measured,
    * respawns of misbehaving tenants were most of the host thread's time in the storm's first
@@ -190,6 +210,7 @@ export class WorkerPool {
       timeoutMs: o.limits.timeoutMs,
       cpuMs: o.limits.cpuMs,
       onDead: (h, reason, misbehaved) => this.#onDead(h, reason, misbehaved),
+      onBigBody: this.#bodies ? (bytes) => this.#onBigBody(bytes) : undefined,
     });
     if (this.idle) handle.demote();
     this.#workers.push(handle);
@@ -225,6 +246,37 @@ export class WorkerPool {
     for (const w of this.#workers) w.demote();
   }
 
+  /** Big-body bytes in the current second (`start`: clock ms); undefined once judged. */
+  #bodies: { start: number; bytes: number } | undefined = { start: -Infinity, bytes: 0 };
+
+  #onBigBody(bytes: number) {
+    const w = this.#bodies;
+    if (!w || this.#moving || this.#closed) return;
+    const now = this.#clock.now();
+    if (now - w.start >= 1000) Object.assign(w, { start: now, bytes: 0 });
+    w.bytes += bytes;
+    if (w.bytes < HOST_BODY_BYTES_PER_S) return;
+    this.#bodies = undefined; // asked once: a tenant that can't move isn't asked every second
+    const mb = Math.round(w.bytes / 2 ** 20);
+    this.#needsCell({
+      why: `its responses put ${mb} MiB onto the host thread within 1 s ` +
+        `(in-process at most ${HOST_BODY_BYTES_PER_S / 2 ** 20} MiB/s; a cell relays big bodies ` +
+        `without the host's garbage collector)`,
+      misbehaved: false,
+    });
+  }
+
+  /** Asks the control plane to move this tenant into a cell; see {@link WorkerPool.#moving}. */
+  #needsCell(cellMove: CellMove) {
+    const move = this.#o.onNeedsCell?.(cellMove);
+    if (!move) return;
+    this.#moving = move;
+    const resume = () => {
+      if (this.#moving === move) this.#moving = undefined;
+    };
+    move.then((moved) => moved || resume(), resume);
+  }
+
   #onDead(handle: WorkerHandle, reason: string, misbehaved: Misbehaviour | null) {
     const i = this.#workers.indexOf(handle);
     if (i < 0) return;
@@ -238,14 +290,12 @@ export class WorkerPool {
       // in this process, cores): one is enough; a timeout may be a slow upstream, so it takes two
       const own = misbehaved === "memory" || misbehaved === "cpu";
       if ((deaths === 2 || (deaths === 1 && own)) && !this.#moving) {
-        const move = this.#o.onCrashLoop?.(reason);
-        if (move) {
-          this.#moving = move;
-          const resume = () => {
-            if (this.#moving === move) this.#moving = undefined;
-          };
-          move.then((moved) => moved || resume(), resume);
-        }
+        this.#needsCell({
+          why: own
+            ? `a worker was stopped: ${reason}`
+            : `its workers died twice within 10 s (last: ${reason})`,
+          misbehaved: true,
+        });
       }
     }
     this.#o.logger.log({

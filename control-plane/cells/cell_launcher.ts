@@ -64,8 +64,9 @@ export class CellLauncher {
   }
 
   /**
-   * True when `tenant` (with `isolation = "auto"`) may be moved into a cell because it
-   * misbehaves (its workers died twice within 10 s, or one was stopped for memory or CPU; `why`):
+   * True when `tenant` (with `isolation = "auto"`) may be moved into a cell because it costs
+   * the others too much in-process (`why`: its workers died twice within 10 s, one was stopped
+   * for memory or CPU, or its big bodies load the host thread; `WorkerPoolOptions.onNeedsCell`):
    * not when it binds Durable Objects or the database is `:memory:`
    * (logged, so the operator sees why it stays in-process).
    */
@@ -79,7 +80,8 @@ export class CellLauncher {
     if (blocker) {
       this.#o.logger.log({
         level: "warn",
-        msg: `tenant "${tenant.name}" misbehaves (last: ${why}) but stays in-process: ${blocker}`,
+        msg: `tenant "${tenant.name}" should move into a cell (${why}) but stays in-process: ` +
+          blocker,
         tenant: tenant.name,
       });
     }

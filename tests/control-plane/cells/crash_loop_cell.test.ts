@@ -13,6 +13,7 @@ import { policiesOf, SCHED_IDLE } from "../../_helpers/sched_policy.ts";
 const TENANT = `export default {
   async fetch(req) {
     if (new URL(req.url).pathname.endsWith("/exit")) Deno.exit(1);
+    if (new URL(req.url).pathname.endsWith("/big")) return new Response(new Uint8Array(8 << 20).fill(7));
     if (new URL(req.url).pathname.endsWith("/hog")) {
       const keep = [];
       for (let i = 0; i < 300; i++) {
@@ -34,7 +35,8 @@ describe("a crash-looping tenant", () => {
     fx = await startFixture({
       "t.ts": TENANT,
       "worky.toml": block("auto") + block("pinned", "thread") + block("hog") +
-        `[tenants.hog.limits]\nmemory_mb = 48\n`,
+        `[tenants.hog.limits]\nmemory_mb = 48\n` + block("big") + block("modest") +
+        block("bigpinned", "thread"),
     });
   });
   afterAll(() => fx?.close());
@@ -73,7 +75,7 @@ describe("a crash-looping tenant", () => {
     expect(
       fx.logger.entries.some((e) =>
         e.tenant === "auto" &&
-        /moved into a cell of its own: its workers misbehave/.test(e.msg)
+        /moved into a cell of its own: its workers died twice within 10 s/.test(e.msg)
       ),
     ).toBe(true);
   }, 30_000);
@@ -95,6 +97,45 @@ describe("a crash-looping tenant", () => {
     expect((await res.json()).error.code).toBe("ERR_TENANT_MEMORY");
     await until(() => cellStats("hog")?.isolation === "cell", 20_000);
     expect(await (await fx.fetch("/hog/x")).text()).toBe("fine");
+  }, 30_000);
+
+  /** `n` 8 MiB answers of `name`, 4 at a time; each must arrive whole. */
+  const bigBodies = async (name: string, n: number) => {
+    for (let i = 0; i < n; i += 4) {
+      await Promise.all(
+        Array.from({ length: Math.min(4, n - i) }, async () => {
+          const body = new Uint8Array(await (await fx.fetch(`/${name}/big`)).arrayBuffer());
+          expect(body.byteLength).toBe(8 << 20);
+          expect(body[body.byteLength - 1]).toBe(7);
+        }),
+      );
+    }
+  };
+
+  it("moves when its big bodies load the host thread: over 64 MiB within a second", async () => {
+    await bigBodies("big", 12); // 96 MiB as fast as the machine answers
+    await until(() => cellStats("big")?.isolation === "cell", 20_000);
+    expect(
+      fx.logger.entries.some((e) =>
+        e.tenant === "big" &&
+        /moved into a cell of its own: its responses put \d+ MiB onto the host thread within 1 s/
+          .test(e.msg)
+      ),
+    ).toBe(true);
+    await bigBodies("big", 4); // the cell relays them whole
+    // heavy is not misbehaving: its cell runs at the cells' nice 10, not at SCHED_IDLE
+    if (canIdle) expect(policiesOf(cellStats("big")!.pid!).includes(SCHED_IDLE)).toBe(false);
+  }, 30_000);
+
+  it('stays in-process under that budget, or with isolation = "thread"', async () => {
+    await bigBodies("modest", 4); // 32 MiB: half the budget, however fast
+    expect(current("modest")).toBeInstanceOf(Deployment);
+    await bigBodies("bigpinned", 12);
+    expect(current("bigpinned")).toBeInstanceOf(Deployment);
+    expect(fx.logger.entries.some((e) => e.tenant === "bigpinned" && /cell/.test(e.msg))).toBe(
+      false,
+    );
+    await bigBodies("bigpinned", 4); // still answering in-process
   }, 30_000);
 
   it("is back in-process after its next deploy", async () => {
