@@ -106,7 +106,10 @@ export class WorkerPool {
    * even at its concurrency target, rather than wait.
    */
   pickSoon(): WorkerHandle | Promise<void> {
-    if (this.#moving && !this.#closed && !this.#workers.some((w) => w.accepting)) {
+    if (
+      this.#moving && !this.#closed &&
+      (this.#movingHeavy || !this.#workers.some((w) => w.accepting))
+    ) {
       return this.#moving.then(() => {}, () => {}); // then this pool is drained, or serves again
     }
     if (!this.#closed && this.#workers.length === 0) {
@@ -149,6 +152,11 @@ export class WorkerPool {
    * ingress retries a refused request on the tenant's new deployment) and {@link pick} refuses.
    */
   #moving: Promise<boolean> | undefined;
+  /**
+   * The move is for heavy bodies: its events wait for the cell even while workers live here,
+   * rather than put more bodies onto this heap meanwhile (a cell starts in ~0.5–1 s).
+   */
+  #movingHeavy = false;
 
   #refuseWhileMoving(): never {
     const err = new WorkyError(
@@ -271,6 +279,7 @@ export class WorkerPool {
     const move = this.#o.onNeedsCell?.(cellMove);
     if (!move) return;
     this.#moving = move;
+    this.#movingHeavy = !cellMove.misbehaved;
     const resume = () => {
       if (this.#moving === move) this.#moving = undefined;
     };
