@@ -14,6 +14,7 @@ import { deploymentSpec } from "./deployment_spec.ts";
 import { WorkyError } from "../runtime/errors.ts";
 import type { CellDeployment } from "./cells/cell_deployment.ts";
 import type { CellLauncher } from "./cells/cell_launcher.ts";
+import type { DurableObjectDirectory } from "../runtime/durable_objects/directory.ts";
 
 /** What a slot runs: workers in this process, or a cell process (`limits.isolation`). */
 export type TenantDeployment = Deployment | CellDeployment;
@@ -185,6 +186,12 @@ export class DeploymentManager {
     if (!slot) throw new WorkyError("ERR_NOT_FOUND", `no tenant named "${name}"`);
     const old = slot.current;
     slot.current = next;
+    if (old instanceof Deployment && !(next instanceof Deployment)) {
+      // its Durable Objects live in the cell from now on: once their events here finish, they
+      // leave this process and release their leases, which the cell waits for
+      const directory = this.#runtime.services.durableObjects as DurableObjectDirectory | undefined;
+      directory?.evictTenant(name).catch(() => {});
+    }
     slot.inputs = code.inputs;
     const cronsChanged = String(slot.crons) !== String(code.crons ?? []);
     slot.crons = code.crons ?? [];

@@ -13,6 +13,9 @@ import { JsonLogger, type Logger } from "../runtime/logger.ts";
 import { TenantLogLimiter } from "../runtime/log_limiter.ts";
 import { DeploymentManager, onCurrent } from "./deployments.ts";
 import { CellLauncher } from "./cells/cell_launcher.ts";
+import { CELL_DO_ALARM } from "../runtime/cells/cell_protocol.ts";
+import { Deployment } from "../runtime/deployment.ts";
+import type { ObjectResult } from "../runtime/bindings/durable_object/types.ts";
 import { createIngress, splitUrl } from "./ingress.ts";
 import { healthRoutes } from "./admin/health.ts";
 import { errorResponse } from "./http/error_response.ts";
@@ -103,6 +106,17 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
     timers: scheduler.timers, // alarms are "do-alarm" timers; fired once the scheduler starts
     clock,
     logger,
+    // the objects of a tenant in a cell live there: its due alarms fire there
+    routeAlarm: (address) => {
+      const current = deployments.get(address.tenant)?.current;
+      if (!current || current instanceof Deployment) return undefined;
+      return {
+        fireAlarm: (a, retryCount) =>
+          current.event(CELL_DO_ALARM, { address: a, retryCount }, newRequestId()) as Promise<
+            ObjectResult
+          >,
+      };
+    },
   });
   const runtime = new Runtime({
     logger: scheduler.logger,
@@ -131,6 +145,7 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
     secrets,
     egressProxy: runtime.egressProxy,
     egressResolver: options.egressResolver,
+    durableObjects: options.durableObjects,
   });
   const deployments = new DeploymentManager(runtime, {
     loadModule: registry.deployer.loadModule,

@@ -42,6 +42,8 @@ export interface CellLauncherOptions {
   egressProxy?: EgressProxyRegistry;
   /** Resolver of those tenants' egress policies (default the system's; tests inject). */
   egressResolver?: Resolver;
+  /** The server's Durable Object timings, for cells' own directories. */
+  durableObjects?: CellInit["durableObjects"];
 }
 
 /**
@@ -67,14 +69,11 @@ export class CellLauncher {
    * True when `tenant` (with `isolation = "auto"`) may be moved into a cell because it costs
    * the others too much in-process (`why`: its workers died twice within 10 s, one was stopped
    * for memory or CPU, or its big bodies load the host thread; `WorkerPoolOptions.onNeedsCell`):
-   * not when it binds Durable Objects or the database is `:memory:`
-   * (logged, so the operator sees why it stays in-process).
+   * not when the database is `:memory:` (logged, so the operator sees why it stays in-process).
    */
   mayMove(tenant: TenantConfig, why: string): boolean {
     if ((tenant.limits.isolation ?? "auto") !== "auto") return false;
-    const blocker = Object.keys(tenant.durableObjects ?? {}).length
-      ? "it binds Durable Objects, which cells don't support yet"
-      : this.#o.dbUrl === ":memory:" || this.#o.dbUrl === "file::memory:"
+    const blocker = this.#o.dbUrl === ":memory:" || this.#o.dbUrl === "file::memory:"
       ? "the database is :memory:, which a cell can't share"
       : null;
     if (blocker) {
@@ -93,22 +92,6 @@ export class CellLauncher {
     const quarantined = (await this.#quarantine())[tenant.name];
     const configured = tenant.limits.isolation === "cell";
     if (!configured && !quarantined) return false;
-    if (Object.keys(tenant.durableObjects ?? {}).length) {
-      if (configured) {
-        throw new WorkyError(
-          "ERR_CONFIG_INVALID",
-          `tenant "${tenant.name}": limits.isolation = "cell" does not support durable_objects ` +
-            `yet; use isolation = "thread"`,
-        );
-      }
-      this.#o.logger.log({
-        level: "warn",
-        msg: `tenant "${tenant.name}" is quarantined (${quarantined!.reason}) but binds Durable ` +
-          `Objects, which cells don't support yet: it keeps running in-process`,
-        tenant: tenant.name,
-      });
-      return false;
-    }
     if (quarantined && !configured) {
       this.#o.logger.log({
         level: "warn",
@@ -144,6 +127,9 @@ export class CellLauncher {
       controlPlanePort: this.#port,
       egressProxy: egress &&
         { port: egress.port, username: egress.username, password: egress.password },
+      dataDir: this.#o.dataDir,
+      objectOwner: `cell:${spec.tenant}:${token.slice(0, 8)}`,
+      durableObjects: this.#o.durableObjects,
     };
     const dataDirs = [
       ...new Set([this.#o.dataDir, socketDir, ...(dbFile ? [dirname(dbFile)] : [])]),

@@ -14,7 +14,8 @@ import type { WorkyDb } from "../storage/database.ts";
 import type { TimerService } from "../scheduler/timer_service.ts";
 import { DurableObjectDirectory } from "../../runtime/durable_objects/directory.ts";
 import { LibsqlObjectBackend } from "./libsql_backend.ts";
-import { DurableObjectAlarms } from "./alarms.ts";
+import { type AlarmTarget, DurableObjectAlarms } from "./alarms.ts";
+import type { ObjectAddress } from "../../runtime/durable_objects/backend.ts";
 
 /** Options of {@link startDurableObjects}. */
 export interface DurableObjectsOptions {
@@ -25,6 +26,9 @@ export interface DurableObjectsOptions {
   /** Real-time period of the eviction tick, ms (0: no tick; tests call `evictIdle()`). */
   tickMs?: number;
 }
+
+/** Where due alarms of objects go instead of this process's directory (a tenant in a cell). */
+export type AlarmRoute = (address: ObjectAddress) => AlarmTarget | undefined;
 
 /** The running Durable Objects service of one server. */
 export interface DurableObjectsService {
@@ -62,6 +66,12 @@ export function startDurableObjects(
     /** Default: the timer service's clock. */
     clock?: Clock;
     logger?: Logger;
+    /** Lease owner (default: one per process); a cell keeps one across its restarts. */
+    owner?: string;
+    /** See `DirectoryOptions.conflictWaitMs`. */
+    conflictWaitMs?: number;
+    /** Due alarms of tenants served elsewhere (cells); the rest fire in this directory. */
+    routeAlarm?: AlarmRoute;
   },
 ): DurableObjectsService {
   const leaseMs = options.leaseMs ?? 30_000;
@@ -71,6 +81,7 @@ export function startDurableObjects(
     dir: join(options.dataDir, "do"),
     leaseMs,
     alarms,
+    owner: options.owner,
   });
   const directory = new DurableObjectDirectory({
     backend,
@@ -78,8 +89,17 @@ export function startDurableObjects(
     logger: options.logger,
     idleMs: options.idleMs,
     leaseMs,
+    conflictWaitMs: options.conflictWaitMs,
   });
-  alarms.listen(directory);
+  const route = options.routeAlarm;
+  alarms.listen(
+    route
+      ? {
+        fireAlarm: (address, retryCount) =>
+          (route(address) ?? directory).fireAlarm(address, retryCount),
+      }
+      : directory,
+  );
   const tickMs = options.tickMs ?? 500;
   let evictTimer: ReturnType<typeof setInterval> | undefined;
   if (tickMs > 0) {

@@ -8,7 +8,9 @@
  * - stdin: one JSON line ({@linkcode CellInit}), then nothing; EOF (the control plane is gone)
  *   stops the cell.
  * - stdout: JSON log lines (tenant `console.*` included); the one with `cellReady` says it serves.
- * - It opens the control plane's libSQL database (KV, queue producers: multi-process safe) and
+ * - It opens the control plane's libSQL database (KV, queue producers, Durable Object leases and
+ *   alarm timers: multi-process safe; the control plane's timer service fires the alarms and
+ *   sends them here as {@linkcode CELL_DO_ALARM} events) and
  *   serves HTTP on `init.socketPath` (a unix socket). A request is the tenant's `fetch`; a
  *   request with the cell's token and `x-worky-cell-op: event` runs a non-fetch event whose
  *   payload and result are `node:v8`-serialized.
@@ -22,6 +24,7 @@ import { openDatabase } from "../../control-plane/storage/database.ts";
 import { LibsqlKvStore } from "../../control-plane/storage/kv_store.ts";
 import { TimerService } from "../../control-plane/scheduler/timer_service.ts";
 import { QueueService } from "../../control-plane/queues/queue_service.ts";
+import { startDurableObjects } from "../../control-plane/durable_objects/service.ts";
 import { errorResponse } from "../../control-plane/http/error_response.ts";
 import { Runtime } from "../runtime.ts";
 import { JsonLogger } from "../logger.ts";
@@ -32,6 +35,7 @@ import { protectControlPlanePort, protectEgressProxyPort } from "../egress.ts";
 import type { Deployment } from "../deployment.ts";
 import {
   CELL_CONTENT_ENCODING_HEADER,
+  CELL_DO_ALARM,
   CELL_ERROR_HEADER,
   CELL_EXIT_RUNAWAY,
   CELL_EXIT_START_FAILED,
@@ -40,6 +44,7 @@ import {
   CELL_READY_FIELD,
   CELL_REQUEST_ID_HEADER,
   CELL_TOKEN_HEADER,
+  type CellAlarm,
   type CellInit,
 } from "./cell_protocol.ts";
 
@@ -51,6 +56,21 @@ let unprotect = init.controlPlanePort ? protectControlPlanePort(init.controlPlan
 
 const database = await openDatabase(init.dbUrl, { migrate: false });
 const timers = new TimerService({ client: database.client, clock: systemClock }); // never started
+// this tenant's Durable Objects live here: leases in the shared database (one owner for the cell
+// across its restarts), object files under the data dir; it waits for a lease the process its
+// tenant just left still holds (that one releases it as it drains)
+const durableObjects = init.spec.bindings.some((b) => b.kind === "durable_object")
+  ? startDurableObjects({
+    ...init.durableObjects,
+    db: database.db,
+    dataDir: init.dataDir,
+    timers,
+    clock: systemClock,
+    logger,
+    owner: init.objectOwner,
+    conflictWaitMs: 10_000,
+  })
+  : undefined;
 const remoteProxy = init.egressProxy;
 // tenants reach the control plane's proxy only through the client the bootstrap builds
 if (remoteProxy) protectEgressProxyPort(remoteProxy.port);
@@ -63,6 +83,7 @@ const runtime = new Runtime({
     kv: new LibsqlKvStore(database),
     secrets: { forTenant: () => Promise.resolve(init.secrets) },
     queues: new QueueService({ client: database.client, timers, clock: systemClock, logger }),
+    durableObjects: durableObjects?.directory,
   },
 });
 runtime.watchdog.onRunaway = (_tenant, mb) => {
@@ -135,7 +156,9 @@ async function internal(op: string, request: Request): Promise<Response> {
       new Uint8Array(await request.arrayBuffer()),
     ) as { kind: string; payload: unknown; requestId: string };
     try {
-      const value = await deployment.event(kind, payload, requestId);
+      const value = kind === CELL_DO_ALARM && durableObjects
+        ? await fireAlarm(payload as CellAlarm)
+        : await deployment.event(kind, payload, requestId);
       return new Response(serialize({ ok: true, value }));
     } catch (err) {
       return new Response(serialize({ ok: false, error: WorkyError.from(err).toJSON() }));
@@ -147,6 +170,11 @@ async function internal(op: string, request: Request): Promise<Response> {
     return new Response("ok");
   }
   return failed(new WorkyError("ERR_BAD_REQUEST", `unknown cell operation "${op}"`), "");
+}
+
+/** A due alarm the control plane's timer service sent: it fires in this cell's directory. */
+function fireAlarm({ address, retryCount }: CellAlarm): Promise<unknown> {
+  return durableObjects!.directory.fireAlarm(address, retryCount);
 }
 
 function failed(err: unknown, requestId: string): Response {
@@ -170,6 +198,7 @@ async function readInit(): Promise<CellInit> {
 async function shutdown(): Promise<never> {
   const timer = setTimeout(() => Deno.exit(0), 2000);
   await deployment.drain(1000).catch(() => {});
+  await durableObjects?.close().catch(() => {}); // evicts its objects, releasing their leases
   await server.shutdown().catch(() => {});
   await Deno.remove(init.socketPath).catch(() => {});
   clearTimeout(timer);

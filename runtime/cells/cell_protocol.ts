@@ -27,6 +27,24 @@ export interface CellInit {
    * not run its own (an allowlist tenant: the proxy must dial any checked address).
    */
   egressProxy?: EgressProxyAddress;
+  /** The control plane's data directory: Durable Object files live under `<dataDir>/do`. */
+  dataDir: string;
+  /**
+   * Lease owner of this cell's Durable Objects, the same across restarts of the cell: a
+   * restarted cell takes its objects back at once instead of waiting out its own leases.
+   */
+  objectOwner: string;
+  /** Durable Object timings of the server (idle eviction, lease length), when set. */
+  durableObjects?: { idleMs?: number; leaseMs?: number; tickMs?: number };
+}
+
+/** The event kind that fires a Durable Object alarm in a cell (payload {@linkcode CellAlarm}). */
+export const CELL_DO_ALARM = "worky:do-alarm";
+
+/** Payload of {@linkcode CELL_DO_ALARM}. */
+export interface CellAlarm {
+  address: { tenant: string; className: string; id: string };
+  retryCount: number;
 }
 
 /** Carries the control plane's request id to the cell. */

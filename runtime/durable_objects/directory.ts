@@ -39,6 +39,12 @@ export interface DirectoryOptions {
   idleMs?: number;
   /** Lease length. Default 30 s. */
   leaseMs?: number;
+  /**
+   * How long placing an object may wait for a lease another process holds, retrying every 100 ms
+   * (default 0: `ERR_CONFLICT` at once). A cell waits: the process its tenant just left (the
+   * control plane, or the cell of its previous deployment) releases its objects as it drains.
+   */
+  conflictWaitMs?: number;
 }
 
 interface Entry {
@@ -70,6 +76,7 @@ export class DurableObjectDirectory {
   readonly #logger?: Logger;
   readonly idleMs: number;
   readonly leaseMs: number;
+  readonly #conflictWaitMs: number;
   readonly #objects = new Map<string, Entry>();
   /** `<tenant>/<class>` → the binding and workers of the latest deployment (for alarms). */
   readonly #classes = new Map<string, { binding: string; workers: WorkerSource }>();
@@ -82,6 +89,7 @@ export class DurableObjectDirectory {
     this.#logger = options.logger;
     this.idleMs = options.idleMs ?? 60_000;
     this.leaseMs = options.leaseMs ?? 30_000;
+    this.#conflictWaitMs = options.conflictWaitMs ?? 0;
     const timer = this.#renewTimer = setInterval(
       () => this.renewLeases().catch(() => {}),
       Math.max(1000, this.leaseMs / 3),
@@ -208,7 +216,7 @@ export class DurableObjectDirectory {
       lastUsed: this.#clock.now(),
     };
     entry.ready = (async () => {
-      await this.backend.acquireLease(address, this.#clock.now());
+      await this.#acquire(address);
       try {
         return entry.store = await this.backend.open(address);
       } catch (err) {
@@ -221,6 +229,39 @@ export class DurableObjectDirectory {
     });
     this.#objects.set(key, entry);
     return entry;
+  }
+
+  /** Takes the object's lease, waiting up to `conflictWaitMs` while another process holds it. */
+  async #acquire(address: ObjectAddress): Promise<void> {
+    const deadline = performance.now() + this.#conflictWaitMs;
+    for (;;) {
+      try {
+        return await this.backend.acquireLease(address, this.#clock.now());
+      } catch (err) {
+        const conflict = err instanceof WorkyError && err.code === "ERR_CONFLICT";
+        if (!conflict || this.#closed || performance.now() + 100 > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  /**
+   * Evicts every object of `tenant` once its events in flight are done (bounded by
+   * `graceMs`, then regardless), releasing their leases: the tenant now runs elsewhere (a cell),
+   * which takes them over.
+   */
+  async evictTenant(tenant: string, graceMs = 10_000): Promise<number> {
+    const deadline = performance.now() + graceMs;
+    let evicted = 0;
+    for (;;) {
+      const left = [...this.#objects.values()].filter((e) => e.address.tenant === tenant);
+      if (left.length === 0) return evicted;
+      const late = performance.now() >= deadline;
+      const now = left.filter((e) => !e.evicting && (late || e.inFlight === 0));
+      evicted += now.length;
+      await Promise.all(now.map((e) => e.ready.then(() => this.#evict(e), () => {})));
+      if (now.length < left.length) await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   #evict(entry: Entry, release = true): Promise<void> {
