@@ -5,8 +5,12 @@
  * `isolation = "auto"` takes its objects along. Real server, real cell processes, real libSQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Fixture, startFixture, until } from "../../_helpers/fixture.ts";
+import { type Fixture, REPO, startFixture, until } from "../../_helpers/fixture.ts";
 import { Deployment } from "../../../runtime/deployment.ts";
+import { loadConfig } from "../../../control-plane/config/load_config.ts";
+import { startServer } from "../../../control-plane/server.ts";
+import { MemoryLogger } from "../../../runtime/logger.ts";
+import { connect } from "../../runtime/websocket/_client.ts";
 
 const TENANT = `
 import { DurableObject } from "worky";
@@ -92,3 +96,36 @@ describe("Durable Objects in a cell", () => {
     expect(fx.server.durableObjects.directory.live).toBe(0);
   }, 30_000);
 });
+
+it("relays WebSockets an object in a cell holds (examples/chat_room)", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "worky-chat-cell-" });
+  const config = await loadConfig(`${REPO}worky.toml`, { env: {} });
+  config.server.dataDir = dataDir;
+  config.server.dbUrl = `file:${dataDir}/worky.db`;
+  config.tenants = config.tenants.filter((t) => t.name === "chat");
+  config.tenants[0].limits.isolation = "cell";
+  const server = await startServer({
+    config,
+    port: 0,
+    hostname: "127.0.0.1",
+    logger: new MemoryLogger(),
+  });
+  try {
+    expect(server.deployments.get("chat")!.current).not.toBeInstanceOf(Deployment);
+    const ada = connect(`${server.url}/chat/lobby?name=ada`);
+    await ada.opened;
+    expect(await ada.nextJson()).toEqual({ type: "history", messages: [] });
+    expect(await ada.nextJson()).toEqual({ type: "join", name: "ada", count: 1 });
+    const bob = connect(`${server.url}/chat/lobby?name=bob`);
+    await bob.opened;
+    expect(((await bob.nextJson()) as { type: string }).type).toBe("history");
+    expect(await ada.nextJson()).toEqual({ type: "join", name: "bob", count: 2 });
+    bob.send("hello from bob");
+    expect(await ada.nextOfType("message")).toMatchObject({ name: "bob", text: "hello from bob" });
+    ada.close();
+    bob.close();
+  } finally {
+    await server.close();
+    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+  }
+}, 30_000);
