@@ -19,6 +19,11 @@
  * `runawayMb` the thread is a runaway and `onRunaway` is called (the CLI then exits so its
  * supervisor restarts the server at once instead of waiting for the abort). During that window
  * nobody else is blamed for the growth (a healthy worker starved of CPU is silent too).
+ *
+ * Memory the host isolate holds in ArrayBuffers is nobody's loop (`Deno.memoryUsage().external`:
+ * above all big response bodies a worker handed over, freed only at the host's next full GC), so
+ * budget and growth are judged on RSS minus it. Measured: four 8 MiB answers in flight pushed a
+ * busy test process over its budget and the tenant answering them was stopped as if it looped.
  */
 import type { WorkerHandle } from "../worker_handle.ts";
 import type { Logger } from "../logger.ts";
@@ -42,6 +47,8 @@ export interface MemoryWatchdogOptions {
   minSilentMs?: number;
   /** Process RSS in bytes (default: /proc/self/statm, else `Deno.memoryUsage().rss`). */
   readRss?: () => number;
+  /** Bytes the host isolate holds in ArrayBuffers (default `Deno.memoryUsage().external`). */
+  readHostExternal?: () => number;
   /** Clock in ms (default `performance.now`). */
   now?: () => number;
 }
@@ -93,6 +100,7 @@ export class MemoryWatchdog {
   readonly #runawayWindowMs: number;
   readonly #minSilentMs: number;
   readonly #readRss: () => number;
+  readonly #readHostExternal: () => number;
   readonly #now: () => number;
   readonly #workers = new Map<WatchedWorker, number>();
   readonly #silence = new Map<WatchedWorker, Silence>();
@@ -115,6 +123,7 @@ export class MemoryWatchdog {
     this.#runawayWindowMs = options.runawayWindowMs ?? 1500;
     this.#minSilentMs = options.minSilentMs ?? 100;
     this.#readRss = options.readRss ?? statmRss();
+    this.#readHostExternal = options.readHostExternal ?? (() => Deno.memoryUsage().external);
     this.#now = options.now ?? (() => performance.now());
   }
 
@@ -160,8 +169,9 @@ export class MemoryWatchdog {
       else this.#silence.delete(w);
     }
     if (!busy && !this.#afterKill) return undefined; // idle: no RSS read
-    const rss = this.#readRss();
-    if (this.#afterKill) this.#checkRunaway(rss, now);
+    const total = this.#readRss();
+    if (this.#afterKill) this.#checkRunaway(total, now);
+    const rss = total - this.#readHostExternal(); // the workers' and the host's own memory
     // right after a kill the growth is the killed thread's own (see the module doc): blame nobody
     const blame = !this.#afterKill;
     let culprit: WatchedWorker | undefined;
@@ -196,7 +206,7 @@ export class MemoryWatchdog {
     this.#silence.delete(culprit);
     // the others' growth was mostly this worker's: measure them afresh
     for (const s of this.#silence.values()) s.minRss = rss;
-    this.#afterKill = { tenant: culprit.tenant, rss, until: now + this.#runawayWindowMs };
+    this.#afterKill = { tenant: culprit.tenant, rss: total, until: now + this.#runawayWindowMs };
     culprit.kill(msg, "ERR_TENANT_MEMORY");
     return culprit;
   }

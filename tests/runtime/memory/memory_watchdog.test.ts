@@ -23,6 +23,7 @@ class FakeWorker implements WatchedWorker {
 
 function setup() {
   let rss = 100 * MiB;
+  let external = 0;
   let reads = 0;
   let t = 0;
   const dog = new MemoryWatchdog({
@@ -31,12 +32,14 @@ function setup() {
     runawayMb: 100,
     runawayWindowMs: 1000,
     readRss: () => (reads++, rss),
+    readHostExternal: () => external,
     now: () => t,
   });
   dog.logger = new MemoryLogger();
   dog.acquire(); // baseline 100 MiB
-  const step = (growMb: number) => {
+  const step = (growMb: number, hostBuffersMb = 0) => {
     rss += growMb * MiB;
+    external += hostBuffersMb * MiB;
     t += 25;
     return dog.tick();
   };
@@ -87,6 +90,19 @@ describe("MemoryWatchdog", () => {
     w.inFlight = 1;
     for (let i = 0; i < 7; i++) expect(step(25)).toBeUndefined(); // +175 MiB < 178
     expect(w.killed).toBeUndefined();
+  });
+
+  it("blames nobody for growth the host isolate's buffers explain (bodies handed over)", () => {
+    const { dog, step } = setup();
+    const w = new FakeWorker("big");
+    dog.watch(w, 128);
+    w.inFlight = 1;
+    // +400 MiB, 380 of it big bodies this thread holds until its next GC: 20 MiB is the worker's
+    for (let i = 0; i < 20; i++) expect(step(20, 19)).toBeUndefined();
+    expect(w.killed).toBeUndefined();
+    // the same growth outside the host's buffers is the worker's
+    for (let i = 0; i < 10 && !w.killed; i++) step(20);
+    expect(w.killed?.code).toBe("ERR_TENANT_MEMORY");
   });
 
   it("reports a runaway when the process keeps growing after the kill", () => {
