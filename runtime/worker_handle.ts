@@ -43,8 +43,12 @@ import { threadCpuNs } from "./memory/thread_cpu.ts";
 
 export type WorkerState = "starting" | "ready" | "dead";
 
-/** Why a worker was stopped, when it was for burning what everyone shares. */
-export type Misbehaviour = "timeout" | "cpu" | "memory";
+/**
+ * Why a worker was stopped, when it was the tenant's doing: an event past its time limit
+ * (`timeout`; `cpu` when it burned 50 ms of CPU meanwhile, or passed
+ * `cpu_ms`), memory past its limit, or its code ending the worker (`exit`: `Deno.exit`).
+ */
+export type Misbehaviour = "timeout" | "cpu" | "memory" | "exit";
 
 export interface WorkerHandleOptions {
   tenant: string;
@@ -279,7 +283,9 @@ export class WorkerHandle {
         `tenant "${this.tenant}" did not respond within ${this.#o.timeoutMs} ms`,
       ),
     );
-    this.kill(`event exceeded ${this.#o.timeoutMs} ms`, "ERR_TENANT_CRASHED", "timeout");
+    // a timed-out event that burned CPU is a loop of the tenant's own, not a slow upstream
+    const burned = p.cpuNs >= HEAVY_EVENT_NS ? "cpu" : "timeout";
+    this.kill(`event exceeded ${this.#o.timeoutMs} ms`, "ERR_TENANT_CRASHED", burned);
   }
 
   /** Times out what is past its deadline or its CPU; false once nothing is left to watch. */
@@ -500,7 +506,7 @@ export class WorkerHandle {
       case W_FATAL:
         this.#logError(m[1], null);
         // the tenant ended its worker (Deno.exit): the event(s) in flight get a 500 saying so
-        this.kill(m[1].message, "ERR_TENANT_CRASHED");
+        this.kill(m[1].message, "ERR_TENANT_CRASHED", "exit");
         return;
     }
   }

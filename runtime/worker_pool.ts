@@ -296,8 +296,10 @@ export class WorkerPool {
     if (reason !== "idle") {
       const deaths = this.backoff.died();
       // memory and CPU kills are the tenant's own code burning what the process shares (a heap
-      // in this process, cores): one is enough; a timeout may be a slow upstream, so it takes two
-      const own = misbehaved === "memory" || misbehaved === "cpu";
+      // in this process, cores), and Deno.exit ends a worker on purpose: one is enough (each
+      // respawn blocks this thread in new Worker()); a timeout that burned no CPU may be a slow
+      // upstream, so it takes two
+      const own = misbehaved === "memory" || misbehaved === "cpu" || misbehaved === "exit";
       if ((deaths === 2 || (deaths === 1 && own)) && !this.#moving) {
         this.#needsCell({
           why: own

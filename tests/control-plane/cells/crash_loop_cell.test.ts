@@ -1,8 +1,9 @@
 /**
- * `isolation = "auto"` (the default): a tenant whose workers died twice within 10 s (or one was
- * stopped for memory or CPU) moves into a cell of its
- * own until its next deploy; `isolation = "thread"` keeps it in-process. Real server, real
- * workers, real cell processes.
+ * `isolation = "auto"` (the default): a tenant whose workers died twice within 10 s, or one of
+ * whose workers was stopped for memory or CPU (a timeout that burned CPU counts), ended by
+ * `Deno.exit`, or whose big bodies load the host thread, moves into a cell of its own until its
+ * next deploy; `isolation = "thread"` keeps it in-process. Real server, real workers, real cell
+ * processes.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Fixture, startFixture, until } from "../../_helpers/fixture.ts";
@@ -13,6 +14,8 @@ import { policiesOf, SCHED_IDLE } from "../../_helpers/sched_policy.ts";
 const TENANT = `export default {
   async fetch(req) {
     if (new URL(req.url).pathname.endsWith("/exit")) Deno.exit(1);
+    if (new URL(req.url).pathname.endsWith("/hang")) await new Promise(() => {});
+    if (new URL(req.url).pathname.endsWith("/spin")) { const end = Date.now() + 1000; while (Date.now() < end); }
     if (new URL(req.url).pathname.endsWith("/big")) return new Response(new Uint8Array(8 << 20).fill(7));
     if (new URL(req.url).pathname.endsWith("/pid")) return new Response(String(Deno.pid));
     if (new URL(req.url).pathname.endsWith("/hog")) {
@@ -37,7 +40,8 @@ describe("a crash-looping tenant", () => {
       "t.ts": TENANT,
       "worky.toml": block("auto") + block("pinned", "thread") + block("hog") +
         `[tenants.hog.limits]\nmemory_mb = 48\n` + block("big") + block("modest") +
-        block("bigpinned", "thread"),
+        block("bigpinned", "thread") + block("slow") + `[tenants.slow.limits]\ntimeout_ms = 200\n` +
+        block("spinner") + `[tenants.spinner.limits]\ntimeout_ms = 300\n`,
     });
   });
   afterAll(() => fx?.close());
@@ -59,7 +63,7 @@ describe("a crash-looping tenant", () => {
   it('moves into a cell of its own with isolation = "auto", and serves from there', async () => {
     expect(current("auto")).toBeInstanceOf(Deployment);
     const inProcess = current("auto") as Deployment;
-    await crashLoop("auto", 2); // twice is enough
+    await crashLoop("auto", 1); // Deno.exit ends a worker on purpose: once is enough
     // while its cell starts, no worker is started in-process for it: none is live, so its
     // requests wait for the cell and are served there
     const during = await fx.fetch("/auto/x");
@@ -67,7 +71,7 @@ describe("a crash-looping tenant", () => {
     expect(during.status).toBe(200);
     expect(await during.text()).toBe("fine");
     expect(inProcess.pool.size).toBe(0);
-    expect(inProcess.pool.recycled).toBe(2); // the two deaths; nothing started after them
+    expect(inProcess.pool.recycled).toBe(1); // the death; nothing started after it
     await until(async () => (await (await fx.fetch("/auto/x")).text()) === "fine", 20_000);
     const pid = cellStats("auto")!.pid!;
     expect(pid).toBeGreaterThan(0);
@@ -76,9 +80,33 @@ describe("a crash-looping tenant", () => {
     expect(
       fx.logger.entries.some((e) =>
         e.tenant === "auto" &&
-        /moved into a cell of its own: its workers died twice within 10 s/.test(e.msg)
+        /moved into a cell of its own: a worker was stopped: Deno.exit\(1\) called/.test(e.msg)
       ),
     ).toBe(true);
+  }, 30_000);
+
+  const moveLog = (name: string, why: RegExp) =>
+    fx.logger.entries.some((e) =>
+      e.tenant === name && /moved into a cell of its own/.test(e.msg) && why.test(e.msg)
+    );
+
+  it("moves after two timeouts that burned no CPU (a slow upstream looks the same)", async () => {
+    const res = await fx.fetch("/slow/hang");
+    expect(res.status).toBe(504);
+    await res.body?.cancel();
+    expect(current("slow")).toBeInstanceOf(Deployment); // once is not enough
+    await (await fx.fetch("/slow/hang")).body?.cancel();
+    await until(() => cellStats("slow")?.isolation === "cell", 20_000);
+    expect(moveLog("slow", /its workers died twice within 10 s \(last: event exceeded 200 ms\)/))
+      .toBe(true);
+  }, 30_000);
+
+  it("moves on its first timeout that burned CPU: a loop of its own", async () => {
+    const res = await fx.fetch("/spinner/spin");
+    expect(res.status).toBe(504);
+    await res.body?.cancel();
+    await until(() => cellStats("spinner")?.isolation === "cell", 20_000);
+    expect(moveLog("spinner", /a worker was stopped: event exceeded 300 ms/)).toBe(true);
   }, 30_000);
 
   it('stays in-process with isolation = "thread"', async () => {

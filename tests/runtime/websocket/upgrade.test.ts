@@ -52,6 +52,7 @@ module = "mod.js"
 routes = ["*/*"]
 [tenants.ws.limits]
 max_workers = 1
+isolation = "thread"   # in-process sockets; with "auto" its Deno.exit would move it into a cell
 `,
   });
 });
