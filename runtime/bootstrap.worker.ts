@@ -212,6 +212,7 @@ const rpc: RpcCall = (binding, method, args, transfer) =>
 const egress = installEgress(
   (host, port) => rpc(EGRESS_RPC, "check", [host, port]),
   () => requestContext.getStore(),
+  (host, address, port) => rpc(EGRESS_RPC, "verify", [host, address, port]),
 );
 let heap: HeapSampler | undefined;
 

@@ -203,19 +203,46 @@ export class EgressPolicy {
     if (out.length === 0) deny("the name resolves to no address");
     return out;
   }
+
+  /**
+   * After a connection to `host` dialled by name (an allowlist grants the name, not its
+   * addresses, so Deno resolved it again): throws `ERR_PERMISSION_DENIED` when the address it
+   * reached is one {@link check} would have refused for that name, so a DNS answer that changed
+   * in between (rebinding) gets no use of the connection.
+   */
+  verify(hostInput: string, address: string, port: number): void {
+    const host = normalizeHost(String(hostInput));
+    const why = this.#refusal(address, port);
+    if (!why) return;
+    if (this.#namedExplicitly(host, port) && !why.includes(" is the Worky ")) return;
+    throw new WorkyError(
+      "ERR_PERMISSION_DENIED",
+      `egress to "${host}:${port}" refused: the connection reached ${
+        why.replace(/^(\S+) is/, "$1, which is")
+      } (the name resolved differently when dialled)`,
+    );
+  }
 }
 
 /**
  * The RPC host the worker side calls: `check(host, port)` answers the checked
- * addresses (the worker dials one of them) or rejects with the reason.
+ * addresses (the worker dials one of them) or rejects with the reason;
+ * `verify(host, address, port)` judges the address a connection dialled by
+ * name reached.
  */
 export function egressHost(policy: EgressPolicy): BindingHost {
   return {
     call(method, args) {
-      if (method !== "check") {
-        return Promise.reject(new WorkyError("ERR_BAD_REQUEST", `egress: no method "${method}"`));
+      if (method === "check") return policy.check(String(args[0]), Number(args[1]));
+      if (method === "verify") {
+        try {
+          policy.verify(String(args[0]), String(args[1]), Number(args[2]));
+          return Promise.resolve(true);
+        } catch (err) {
+          return Promise.reject(err);
+        }
       }
-      return policy.check(String(args[0]), Number(args[1]));
+      return Promise.reject(new WorkyError("ERR_BAD_REQUEST", `egress: no method "${method}"`));
     },
   };
 }

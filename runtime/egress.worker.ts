@@ -21,7 +21,9 @@
  *   the address it answers, when the tenant's `net` grant covers that address
  *   (always with `net = true`); an allowlist that grants the name only dials
  *   the name (the policy lets a listed name reach any address but Worky's own
- *   ports).
+ *   ports), and the tenant gets that connection only once the host verified
+ *   the address Deno's own resolution reached (`verify`: a rebinding to
+ *   Worky's ports is closed unused). `node:net` dials such a name unverified.
  * - Without a proxy (a cell without unrestricted `net`), `fetch` and
  *   `WebSocket` are checked before each hop and dial the name.
  * - `Deno.listen*` / `Deno.serve`: a tenant answers through its `fetch`
@@ -44,6 +46,12 @@ type Any = any;
  * addresses (to dial one of them), rejects with the reason.
  */
 export type EgressCheck = (host: string, port: number) => Promise<unknown>;
+
+/**
+ * Asks the host whether a connection to `host` dialled by name may keep the address it
+ * reached: resolves when it may, rejects with the reason (`EgressPolicy.verify`).
+ */
+export type EgressVerify = (host: string, address: string, port: number) => Promise<unknown>;
 
 /** Where the host's egress proxy listens (127.0.0.1) and this deployment's credentials. */
 export interface EgressProxyAddress {
@@ -91,13 +99,18 @@ function permissionHost(ip: string, port: number): string {
  *
  * @example
  * ```ts ignore
- * const guard = installEgress((host, port) => rpc("worky:egress", "check", [host, port]), () => ctx.getStore());
+ * const guard = installEgress(
+ *   (host, port) => rpc("worky:egress", "check", [host, port]),
+ *   () => ctx.getStore(),
+ *   (host, address, port) => rpc("worky:egress", "verify", [host, address, port]),
+ * );
  * guard.setSubrequestLimit(50);
  * ```
  */
 export function installEgress(
   check: EgressCheck,
   currentEvent: () => string | undefined,
+  verify: EgressVerify,
 ): EgressGuard {
   const g = globalThis as Any;
   const D = Deno as Any;
@@ -285,7 +298,18 @@ export function installEgress(
           });
         }
       }
-      return await orig(options);
+      // dialled by name: Deno resolved it again, so the address it reached is checked before
+      // the tenant can send a byte on it
+      const conn = await orig(options);
+      try {
+        await verify(host, String(conn?.remoteAddr?.hostname), port);
+      } catch (err) {
+        try {
+          conn.close();
+        } catch { /* closed */ }
+        throw denied(`Deno.${name} ${host}:${options?.port}: ${reason(err)}`);
+      }
+      return conn;
     });
   D.connect = wrapConnect(origConnect, "connect", false);
   D.connectTls = wrapConnect(origConnectTls, "connectTls", true);

@@ -13,8 +13,9 @@
  *   (`127.0.0.2`, nothing listens there). A connection that resolved the name
  *   again would reach the upstream (attempts: it must not).
  * - An allowlist tenant (`net = ["rebind.test"]`, 127.0.0.1 allowed): fetch is pinned the same
- *   way and Deno still enforces the list; raw sockets dial the name (the
- *   documented limit: Deno checks the address, which the list does not name).
+ *   way and Deno still enforces the list; raw sockets dial the name (Deno checks the address,
+ *   which the list does not name), and the address that dial reached is verified before the
+ *   tenant gets the connection (one of Worky's own ports: closed unused).
  * - The egress proxy's own port and forged HTTP clients (attempts).
  *
  * TLS fixtures (`_fixtures/`): a test CA and a certificate for `rebind.test`
@@ -26,6 +27,7 @@ import { ask, attackModule } from "./_tenant.ts";
 import { type Fixture, startFixture } from "../_helpers/fixture.ts";
 import { attempt } from "./_summary.ts";
 import { egressProxy } from "../../runtime/egress_proxy.ts";
+import { protectControlPlanePort } from "../../runtime/egress.ts";
 
 const FIXTURES = new URL("./_fixtures/", import.meta.url);
 const CA = Deno.readTextFileSync(new URL("egress_ca.crt", FIXTURES));
@@ -403,3 +405,45 @@ for (const api of ["fetch", "connect", "node_net"]) {
     },
   );
 }
+
+/**
+ * An allowlist tenant whose listed name the host checked as a public address but Deno, dialling
+ * the name itself, reaches somewhere else: a server on this machine standing in for one of
+ * Worky's own ports (`protect`), or an ordinary one (the control). A server of its own, so its
+ * resolver can answer the public address for this machine's name.
+ */
+async function listedNameDial(protect: boolean) {
+  const system = (await lookup(HOST_NAME, { all: true })).map((a) => a.address);
+  const self = await startUpstream(system.find((a) => a.startsWith("127."))!);
+  const undo = protect ? protectControlPlanePort(self.port) : () => {};
+  const g = await startFixture({
+    "m/mod.ts": attackModule(WAYS_OUT),
+    "worky.toml": `[tenants.listed]\nmodule = "m/mod.ts"\nroutes = ["listed.localhost/*"]\n` +
+      `[tenants.listed.permissions]\nnet = ["${HOST_NAME}"]\n`,
+  }, { egressResolver: () => Promise.resolve(["93.184.216.34"]) });
+  try {
+    const { body } = await ask(g, "listed", `/?api=connect&host=${HOST_NAME}&port=${self.port}`);
+    return { body, hits: self.hits };
+  } finally {
+    undo();
+    await g.close();
+    await self.close();
+  }
+}
+
+attempt(
+  "allowlist tenant: a raw socket to a listed name that reaches Worky's own port when dialled",
+  async () => {
+    const { body, hits } = await listedNameDial(true);
+    expect(body.ok, JSON.stringify(body)).toBe(false);
+    expect(String(body.message)).toMatch(/the connection reached .*Worky control plane/);
+    expect(hits).toBe(0); // closed before the tenant could send a byte
+  },
+);
+
+it("allowlist tenant: a raw socket to a listed name keeps an ordinary address it reached", async () => {
+  const { body, hits } = await listedNameDial(false);
+  expect(body, JSON.stringify(body)).toMatchObject({ ok: true });
+  expect(String(body.value)).toMatch(/200 OK[\s\S]*reached$/);
+  expect(hits).toBe(1);
+});
