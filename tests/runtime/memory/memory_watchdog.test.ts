@@ -92,6 +92,18 @@ describe("MemoryWatchdog", () => {
     expect(w.killed).toBeUndefined();
   });
 
+  it("stops nobody whose growth stays within its own limit, even over the budget", () => {
+    const { dog, step, setRss } = setup();
+    const w = new FakeWorker("busy");
+    dog.watch(w, 128);
+    w.inFlight = 1;
+    setRss(400); // the process is over its budget (306 MiB) for reasons of its own
+    for (let i = 0; i < 20; i++) expect(step(5)).toBeUndefined(); // +100 MiB < 128
+    expect(w.killed).toBeUndefined();
+    for (let i = 0; i < 10 && !w.killed; i++) step(5); // past 128 MiB: now it is the loop
+    expect(w.killed?.code).toBe("ERR_TENANT_MEMORY");
+  });
+
   it("blames nobody for growth the host isolate's buffers explain (bodies handed over)", () => {
     const { dog, step } = setup();
     const w = new FakeWorker("big");
