@@ -130,6 +130,15 @@ const WAYS_OUT = `
       await conn.write(http1);
       return await readAll(conn);
     }
+    case "connectTls_cert": { // a client certificate: Deno.startTls takes none, so it dials the name
+      const conn = await Deno.connectTls({
+        hostname: host, port, caCerts: [ca], cert: ${JSON.stringify(CERT)}, key: ${
+  JSON.stringify(KEY)
+},
+      });
+      await conn.write(http1);
+      return await readAll(conn);
+    }
     case "node_net": {
       const net = await import("node:net");
       return await new Promise((resolve, reject) => {
@@ -315,6 +324,15 @@ for (const api of ["connect_getter", "node_net_getter"]) {
     expect(target.hits).toBe(0);
   });
 }
+
+attempt("connectTls with a client certificate (dials the name) to a rebinding name", async () => {
+  target.hits = 0;
+  const { body } = await run("rebinder", "connectTls_cert", HOST_NAME, target.port);
+  expect(body.ok, JSON.stringify(body)).toBe(false);
+  // refused for the address the dial reached, before the tenant could send a byte
+  expect(String(body.message)).toMatch(/the connection reached/);
+  expect(target.hits).toBe(0);
+});
 
 attempt("fetch through a tenant-made client to a rebinding name", async () => {
   target.hits = 0;
