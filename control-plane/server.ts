@@ -29,6 +29,7 @@ import { Scheduler, type SchedulerOptions } from "./scheduler/scheduler.ts";
 import { DEV_SCHEDULED_PATH, devScheduledRoute } from "./scheduler/dev_scheduled_route.ts";
 import { createRegistryPlane, type RegistryPlane } from "./registry/plane.ts";
 import {
+  cellOwnerPrefix,
   type DurableObjectsOptions,
   type DurableObjectsService,
   startDurableObjects,
@@ -104,6 +105,7 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
     db: db.db,
     dataDir: config.server.dataDir,
     timers: scheduler.timers, // alarms are "do-alarm" timers; fired once the scheduler starts
+    waitForCells: true, // a tenant back from a draining cell waits for the leases it releases
     clock,
     logger,
     // the objects of a tenant in a cell live there: its due alarms fire there
@@ -146,6 +148,7 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
     egressProxy: runtime.egressProxy,
     egressResolver: options.egressResolver,
     durableObjects: options.durableObjects,
+    objectOwnerPrefix: cellOwnerPrefix(durableObjects.backend.owner),
   });
   const deployments = new DeploymentManager(runtime, {
     loadModule: registry.deployer.loadModule,

@@ -44,6 +44,8 @@ export interface CellLauncherOptions {
   egressResolver?: Resolver;
   /** The server's Durable Object timings, for cells' own directories. */
   durableObjects?: CellInit["durableObjects"];
+  /** How cells' lease owners begin (`cellOwnerPrefix` of the control plane's), default "cell:". */
+  objectOwnerPrefix?: string;
 }
 
 /**
@@ -128,7 +130,7 @@ export class CellLauncher {
       egressProxy: egress &&
         { port: egress.port, username: egress.username, password: egress.password },
       dataDir: this.#o.dataDir,
-      objectOwner: `cell:${spec.tenant}:${token.slice(0, 8)}`,
+      objectOwner: `${this.#o.objectOwnerPrefix ?? "cell:"}${spec.tenant}:${token.slice(0, 8)}`,
       durableObjects: this.#o.durableObjects,
     };
     const dataDirs = [

@@ -104,12 +104,13 @@ export class LibsqlObjectBackend implements ObjectBackend {
     if (taken.length === 1 && taken[0].owner === this.owner) return;
     const [holder] = await this.#db.select().from(durableObjectLeases)
       .where(eq(durableObjectLeases.objectKey, key));
-    throw new WorkyError(
+    const err = new WorkyError(
       "ERR_CONFLICT",
       `Durable Object ${address.className} ${address.id} (tenant "${address.tenant}") is live in ` +
         `another Worky process (${holder?.owner ?? "unknown"}) until at least ` +
         `${new Date(holder?.expiresAt ?? now).toISOString()}; send its calls to that process`,
     );
+    throw Object.assign(err, { holder: holder?.owner ?? "" });
   }
 
   async releaseLease(address: ObjectAddress): Promise<void> {

@@ -27,6 +27,11 @@ export interface DurableObjectsOptions {
   tickMs?: number;
 }
 
+/** How the lease owners of the cells a control plane (lease owner `owner`) starts begin. */
+export function cellOwnerPrefix(owner: string): string {
+  return `${owner}/cell:`;
+}
+
 /** Where due alarms of objects go instead of this process's directory (a tenant in a cell). */
 export type AlarmRoute = (address: ObjectAddress) => AlarmTarget | undefined;
 
@@ -70,6 +75,11 @@ export function startDurableObjects(
     owner?: string;
     /** See `DirectoryOptions.conflictWaitMs`. */
     conflictWaitMs?: number;
+    /**
+     * Wait (up to 10 s) for leases held by this service's cells: owners starting with
+     * {@link cellOwnerPrefix} of it (a tenant moving back in-process from a draining cell).
+     */
+    waitForCells?: boolean;
     /** Due alarms of tenants served elsewhere (cells); the rest fire in this directory. */
     routeAlarm?: AlarmRoute;
   },
@@ -89,7 +99,10 @@ export function startDurableObjects(
     logger: options.logger,
     idleMs: options.idleMs,
     leaseMs,
-    conflictWaitMs: options.conflictWaitMs,
+    conflictWaitMs: options.waitForCells ? 10_000 : options.conflictWaitMs,
+    waitsFor: options.waitForCells
+      ? (holder) => holder.startsWith(cellOwnerPrefix(backend.owner))
+      : undefined,
   });
   const route = options.routeAlarm;
   alarms.listen(

@@ -45,6 +45,11 @@ export interface DirectoryOptions {
    * control plane, or the cell of its previous deployment) releases its objects as it drains.
    */
   conflictWaitMs?: number;
+  /**
+   * Which holders (lease owners, from the backend's `ERR_CONFLICT`) are worth that wait
+   * (default: all). The control plane waits only for its own cells.
+   */
+  waitsFor?: (holder: string) => boolean;
 }
 
 interface Entry {
@@ -77,6 +82,7 @@ export class DurableObjectDirectory {
   readonly idleMs: number;
   readonly leaseMs: number;
   readonly #conflictWaitMs: number;
+  readonly #waitsFor: (holder: string) => boolean;
   readonly #objects = new Map<string, Entry>();
   /** `<tenant>/<class>` → the binding and workers of the latest deployment (for alarms). */
   readonly #classes = new Map<string, { binding: string; workers: WorkerSource }>();
@@ -90,6 +96,7 @@ export class DurableObjectDirectory {
     this.idleMs = options.idleMs ?? 60_000;
     this.leaseMs = options.leaseMs ?? 30_000;
     this.#conflictWaitMs = options.conflictWaitMs ?? 0;
+    this.#waitsFor = options.waitsFor ?? (() => true);
     const timer = this.#renewTimer = setInterval(
       () => this.renewLeases().catch(() => {}),
       Math.max(1000, this.leaseMs / 3),
@@ -238,7 +245,8 @@ export class DurableObjectDirectory {
       try {
         return await this.backend.acquireLease(address, this.#clock.now());
       } catch (err) {
-        const conflict = err instanceof WorkyError && err.code === "ERR_CONFLICT";
+        const conflict = err instanceof WorkyError && err.code === "ERR_CONFLICT" &&
+          this.#waitsFor(String((err as { holder?: string }).holder ?? ""));
         if (!conflict || this.#closed || performance.now() + 100 > deadline) throw err;
         await new Promise((r) => setTimeout(r, 100));
       }

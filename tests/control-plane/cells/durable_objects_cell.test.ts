@@ -95,6 +95,14 @@ describe("Durable Objects in a cell", () => {
     expect(moved).toEqual({ n: 2, pid: cellPid("moving") });
     expect(fx.server.durableObjects.directory.live).toBe(0);
   }, 30_000);
+
+  it("brings them back in-process with its next deploy", async () => {
+    await fx.server.deployments.redeploy("moving");
+    expect(cellPid("moving")).toBeUndefined();
+    // the cell it left releases its objects as it drains; the next call places them here
+    expect(await inc("moving")).toEqual({ n: 3, pid: Deno.pid });
+    expect(fx.server.durableObjects.directory.live).toBe(1);
+  }, 30_000);
 });
 
 it("relays WebSockets an object in a cell holds (examples/chat_room)", async () => {
