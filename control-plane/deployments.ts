@@ -131,12 +131,11 @@ export class DeploymentManager {
    * Moves a tenant that runs in this process into a cell of its own, with the code it runs now
    * (no rebuild, so a registry deploy stays what it is). Called when a worker of it left a
    * zombie thread (it is on the quarantine record by then, which is what `cells.wants` reads),
-   * and with `move` when it costs the others too much in-process (`WorkerPoolOptions.onNeedsCell`:
-   * its workers died twice within 10 s, one was stopped for memory or CPU, or its big bodies load
-   * the host thread): then only for `isolation = "auto"`, and until its next deploy or restart
-   * (nothing is recorded). A tenant that misbehaved (all but the last) starts at SCHED_IDLE.
-   * Resolves false (and changes nothing) when it already runs in a cell, cells are off, it binds
-   * Durable Objects, or it was redeployed meanwhile.
+   * and with `move` when it costs the others too much in-process (the rules:
+   * `WorkerPoolOptions.onNeedsCell`): then only for `isolation = "auto"`, and until its next
+   * deploy or restart (nothing is recorded). A tenant that misbehaved starts at SCHED_IDLE.
+   * Resolves false (and changes nothing) when it already runs in a cell, cells are off, the
+   * database is `:memory:`, a move is under way, or it was redeployed meanwhile.
    */
   async isolate(name: string, move?: CellMove): Promise<boolean> {
     const slot = this.#slots.get(name);

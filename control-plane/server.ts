@@ -13,9 +13,7 @@ import { JsonLogger, type Logger } from "../runtime/logger.ts";
 import { TenantLogLimiter } from "../runtime/log_limiter.ts";
 import { DeploymentManager, onCurrent } from "./deployments.ts";
 import { CellLauncher } from "./cells/cell_launcher.ts";
-import { CELL_DO_ALARM } from "../runtime/cells/cell_protocol.ts";
 import { Deployment } from "../runtime/deployment.ts";
-import type { ObjectResult } from "../runtime/bindings/durable_object/types.ts";
 import { createIngress, splitUrl } from "./ingress.ts";
 import { healthRoutes } from "./admin/health.ts";
 import { errorResponse } from "./http/error_response.ts";
@@ -105,19 +103,13 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
     db: db.db,
     dataDir: config.server.dataDir,
     timers: scheduler.timers, // alarms are "do-alarm" timers; fired once the scheduler starts
-    waitForCells: true, // a tenant back from a draining cell waits for the leases it releases
+    waitForLeases: "cells", // a tenant back from a draining cell waits for what it releases
     clock,
     logger,
     // the objects of a tenant in a cell live there: its due alarms fire there
     routeAlarm: (address) => {
       const current = deployments.get(address.tenant)?.current;
-      if (!current || current instanceof Deployment) return undefined;
-      return {
-        fireAlarm: (a, retryCount) =>
-          current.event(CELL_DO_ALARM, { address: a, retryCount }, newRequestId()) as Promise<
-            ObjectResult
-          >,
-      };
+      return current instanceof Deployment ? undefined : current;
     },
   });
   const runtime = new Runtime({
@@ -155,10 +147,9 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
     cells,
   });
   registry.deployer.attach(deployments);
-  // a tenant whose workers died twice within 10 s, were stopped for memory or CPU, or whose big
-  // bodies load the host thread (isolation = "auto") gets a cell of its own: its respawns, its
-  // memory and its bytes then weigh on that process, not on the one every other tenant's
-  // requests go through
+  // a tenant that costs the others too much in-process (isolation = "auto"; the rules:
+  // WorkerPoolOptions.onNeedsCell) gets a cell of its own: its respawns, its memory and its
+  // bytes then weigh on that process, not on the one every other tenant's requests go through
   runtime.onNeedsCell = (tenant, move) =>
     deployments.isolate(tenant, move).then((moved) => {
       if (moved) {

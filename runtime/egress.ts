@@ -155,6 +155,16 @@ export class EgressPolicy {
   }
 
   /**
+   * Why `address` is refused for a host the config names (`named`: only Worky's own ports) or
+   * not, phrased to follow "it resolves to" / "the connection reached"; undefined when allowed.
+   */
+  #refusedFor(address: string, port: number, named: boolean): string | undefined {
+    const why = this.#refusal(address, port);
+    if (!why || (named && !why.includes(" is the Worky "))) return undefined;
+    return why.replace(/^(\S+) is/, "$1, which is");
+  }
+
+  /**
    * Resolves and checks `host:port`; returns the addresses a connection may
    * use (every one passed), in the resolver's order. Throws
    * `ERR_PERMISSION_DENIED` naming the host and the refused address. A host
@@ -194,10 +204,8 @@ export class EgressPolicy {
     const out: string[] = [];
     for (const a of addresses) {
       const parsed = parseIp(a);
-      const why = this.#refusal(a, port);
-      if (why && (!named || why.includes(" is the Worky "))) {
-        deny(`it resolves to ${why.replace(/^(\S+) is/, "$1, which is")}`);
-      }
+      const why = this.#refusedFor(a, port, named);
+      if (why) deny(`it resolves to ${why}`);
       if (parsed) out.push(formatIp(parsed));
     }
     if (out.length === 0) deny("the name resolves to no address");
@@ -212,14 +220,12 @@ export class EgressPolicy {
    */
   verify(hostInput: string, address: string, port: number): void {
     const host = normalizeHost(String(hostInput));
-    const why = this.#refusal(address, port);
+    const why = this.#refusedFor(address, port, this.#namedExplicitly(host, port));
     if (!why) return;
-    if (this.#namedExplicitly(host, port) && !why.includes(" is the Worky ")) return;
     throw new WorkyError(
       "ERR_PERMISSION_DENIED",
-      `egress to "${host}:${port}" refused: the connection reached ${
-        why.replace(/^(\S+) is/, "$1, which is")
-      } (the name resolved differently when dialled)`,
+      `egress to "${host}:${port}" refused: the connection reached ${why} ` +
+        `(the name resolved differently when dialled)`,
     );
   }
 }

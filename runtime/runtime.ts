@@ -50,10 +50,9 @@ export interface RuntimeContext {
   /** Resolver of the egress policies (absent = the system resolver). */
   egressResolver?: Resolver;
   /**
-   * Called when a tenant costs the others too much in this process (`WorkerPoolOptions.onNeedsCell`:
-   * its workers died twice within 10 s, one was stopped for memory or CPU, or its big bodies load
-   * the host thread), with why; the control plane may move the tenant into a cell, resolving true
-   * once it serves from there (the pool starts no worker meanwhile).
+   * Called when a tenant costs the others too much in this process (the rules:
+   * `WorkerPoolOptions.onNeedsCell`), with why; the control plane may move the tenant into a
+   * cell, resolving true once it serves from there (the pool starts no worker meanwhile).
    */
   onNeedsCell?: (tenant: string, move: CellMove) => Promise<boolean> | void;
 }

@@ -94,8 +94,9 @@ let nextEventId = 1;
  * A response whose body is bytes the worker transferred to this thread, without copying them:
  * `new Response(bytes)` copies its body (the Fetch spec's "copy of the bytes"), and on the
  * thread that serves every tenant an 8 MB copy is milliseconds the others wait (measured: a
- * tenant answering 8 MB at 50 req/s cost this thread 39 % of a core; without the copy, 11 %). A one-chunk stream hands the same buffer to the socket; `content-length` keeps the
- * response unchunked, as it would have been.
+ * tenant answering 8 MB at 50 req/s cost this thread 39 % of a core; without the copy, 11 %).
+ * A one-chunk stream hands the same buffer to the socket; `content-length` keeps the response
+ * unchunked, as it would have been.
  */
 function bytesResponse(
   bytes: Uint8Array<ArrayBuffer>,

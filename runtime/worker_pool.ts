@@ -63,8 +63,9 @@ export interface WorkerPoolOptions {
   /**
    * Called, with why, when this tenant costs the others too much in this process: its workers
    * died twice within the crash backoff's window (10 s; no event completed in between; idle
-   * retirement does not count), one was stopped for memory or CPU, or its big bodies passed
-   * {@link HOST_BODY_BYTES_PER_S}. A promise returned is the tenant's move into a cell: until
+   * retirement does not count), one was stopped for memory or CPU (a timeout that burned CPU
+   * counts) or ended by `Deno.exit`, or its big bodies passed {@link HOST_BODY_BYTES_PER_S}.
+   * The one list of these rules; the callers up the chain refer here. A promise returned is the tenant's move into a cell: until
    * it settles, the pool starts no worker (see {@link WorkerPool.pick}); false resumes it.
    */
   onNeedsCell?: (move: CellMove) => Promise<boolean> | void;
@@ -161,7 +162,7 @@ export class WorkerPool {
   #refuseWhileMoving(): never {
     const err = new WorkyError(
       "ERR_TENANT_CRASH_LOOP",
-      `tenant "${this.#o.tenant}" misbehaved and is moving into a cell of its own; retry shortly`,
+      `tenant "${this.#o.tenant}" is moving into a cell of its own; retry shortly`,
     );
     err.retryAfterMs = 1000;
     throw err;
@@ -233,8 +234,8 @@ export class WorkerPool {
   }
 
   /**
-   * A worker of this tenant was stopped for burning what everyone shares (an event past its
-   * time limit, memory past its limit): for {@link IDLE_PENALTY_MS} from now, its live and new
+   * A worker of this tenant was stopped for something its own code did (an event past its time
+   * or CPU limit, memory past its limit, `Deno.exit`): for {@link IDLE_PENALTY_MS} from now, its live and new
    * worker threads run at SCHED_IDLE, so until the penalty lapses its CPU is what other tenants
    * and the server leave over. The same rule cells follow (`cells/cell_process.ts`), per thread.
    * Threads demoted stay so until they retire (going back needs privileges); workers started
@@ -299,7 +300,7 @@ export class WorkerPool {
       // in this process, cores), and Deno.exit ends a worker on purpose: one is enough (each
       // respawn blocks this thread in new Worker()); a timeout that burned no CPU may be a slow
       // upstream, so it takes two
-      const own = misbehaved === "memory" || misbehaved === "cpu" || misbehaved === "exit";
+      const own = misbehaved !== null && misbehaved !== "timeout";
       if ((deaths === 2 || (deaths === 1 && own)) && !this.#moving) {
         this.#needsCell({
           why: own

@@ -19,13 +19,18 @@ import type { DeploymentSpec } from "../../runtime/deployment.ts";
 import { type ErrorPayload, WorkyError } from "../../runtime/errors.ts";
 import {
   CELL_CONTENT_ENCODING_HEADER,
+  CELL_DO_ALARM,
   CELL_ERROR_HEADER,
   CELL_OP_HEADER,
   CELL_REQUEST_ID_HEADER,
   CELL_TOKEN_HEADER,
+  type CellAlarm,
 } from "../../runtime/cells/cell_protocol.ts";
 import type { CellIncarnation, CellProcess } from "./cell_process.ts";
 import { relayWebSocket } from "./cell_websocket.ts";
+import { newRequestId } from "../http/request_id.ts";
+import type { ObjectAddress } from "../../runtime/durable_objects/backend.ts";
+import type { ObjectResult } from "../../runtime/bindings/durable_object/types.ts";
 
 /** Extra time the cell gets past the tenant's timeout before the control plane kills it. */
 const DEADLINE_GRACE_MS = 2000;
@@ -117,6 +122,15 @@ export class CellDeployment {
       | { ok: false; error: ErrorPayload };
     if (!out.ok) throw WorkyError.from(out.error);
     return out.value;
+  }
+
+  /**
+   * Fires a Durable Object alarm of this tenant in its cell, where its objects live (an
+   * `AlarmTarget`: the control plane's timer service still owns the alarm timers).
+   */
+  fireAlarm(address: ObjectAddress, retryCount: number): Promise<ObjectResult> {
+    const alarm: CellAlarm = { address, retryCount };
+    return this.event(CELL_DO_ALARM, alarm, newRequestId()) as Promise<ObjectResult>;
   }
 
   /** Tells a running cell the control plane's port (refused to its tenant). */

@@ -69,9 +69,8 @@ export class CellLauncher {
 
   /**
    * True when `tenant` (with `isolation = "auto"`) may be moved into a cell because it costs
-   * the others too much in-process (`why`: its workers died twice within 10 s, one was stopped
-   * for memory or CPU, or its big bodies load the host thread; `WorkerPoolOptions.onNeedsCell`):
-   * not when the database is `:memory:` (logged, so the operator sees why it stays in-process).
+   * the others too much in-process (`why`; the rules: `WorkerPoolOptions.onNeedsCell`): not when
+   * the database is `:memory:` (logged, so the operator sees why it stays in-process).
    */
   mayMove(tenant: TenantConfig, why: string): boolean {
     if ((tenant.limits.isolation ?? "auto") !== "auto") return false;

@@ -73,13 +73,13 @@ export function startDurableObjects(
     logger?: Logger;
     /** Lease owner (default: one per process); a cell keeps one across its restarts. */
     owner?: string;
-    /** See `DirectoryOptions.conflictWaitMs`. */
-    conflictWaitMs?: number;
     /**
-     * Wait (up to 10 s) for leases held by this service's cells: owners starting with
-     * {@link cellOwnerPrefix} of it (a tenant moving back in-process from a draining cell).
+     * Whose lease placing an object waits for, up to 10 s (`DirectoryOptions.conflictWaitMs`):
+     * `"any"` holder (a cell: the process its tenant just left releases its objects as it
+     * drains), or only this service's `"cells"` (owners under {@link cellOwnerPrefix}: a tenant
+     * back in-process from a draining cell). Default none: an immediate `ERR_CONFLICT`.
      */
-    waitForCells?: boolean;
+    waitForLeases?: "any" | "cells";
     /** Due alarms of tenants served elsewhere (cells); the rest fire in this directory. */
     routeAlarm?: AlarmRoute;
   },
@@ -99,8 +99,8 @@ export function startDurableObjects(
     logger: options.logger,
     idleMs: options.idleMs,
     leaseMs,
-    conflictWaitMs: options.waitForCells ? 10_000 : options.conflictWaitMs,
-    waitsFor: options.waitForCells
+    conflictWaitMs: options.waitForLeases ? 10_000 : 0,
+    waitsFor: options.waitForLeases === "cells"
       ? (holder) => holder.startsWith(cellOwnerPrefix(backend.owner))
       : undefined,
   });

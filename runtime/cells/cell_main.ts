@@ -68,7 +68,7 @@ const durableObjects = init.spec.bindings.some((b) => b.kind === "durable_object
     clock: systemClock,
     logger,
     owner: init.objectOwner,
-    conflictWaitMs: 10_000,
+    waitForLeases: "any",
   })
   : undefined;
 const remoteProxy = init.egressProxy;
