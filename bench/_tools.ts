@@ -2,7 +2,8 @@
 
 interface Child {
   pid: number;
-  stop(): Promise<void>;
+  /** Sends `signal` (default SIGKILL) and waits for the exit; SIGKILL after 15 s. */
+  stop(signal?: Deno.Signal): Promise<void>;
 }
 
 export function startProcess(cmd: string[]): Child {
@@ -10,11 +11,16 @@ export function startProcess(cmd: string[]): Child {
     .spawn();
   return {
     pid: child.pid,
-    async stop() {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
+    async stop(signal: Deno.Signal = "SIGKILL") {
+      const kill = (s: Deno.Signal) => {
+        try {
+          child.kill(s);
+        } catch { /* gone */ }
+      };
+      kill(signal);
+      const timer = setTimeout(() => kill("SIGKILL"), 15_000);
       await child.status;
+      clearTimeout(timer);
     },
   };
 }

@@ -45,7 +45,8 @@ export async function runServer(opts: RunServerOptions): Promise<void> {
       console.error(`worky: WARNING: tenant ${t.name} runs UNSIGNED local source ${t.module}`);
     }
   }
-  const supervised = !!Deno.env.get(SUPERVISED_ENV);
+  const supervisorRun = Deno.env.get(SUPERVISED_ENV) || undefined;
+  const supervised = supervisorRun !== undefined;
   const server = await startServer({
     config,
     allowUnsigned,
@@ -54,6 +55,7 @@ export async function runServer(opts: RunServerOptions): Promise<void> {
     hostname: opts.hostname,
     // the supervisor's replacement binds the same port before this process leaves
     reusePort: supervised,
+    supervisorRun,
   });
   const logger = server.runtime.logger;
   let stopping = false;

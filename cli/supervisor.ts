@@ -35,7 +35,10 @@ export interface SuperviseOptions {
   handoffKillMs?: number;
 }
 
-/** Env var set in the supervised child. */
+/**
+ * Env var set in the supervised child: the supervisor run's id (one per `supervise()` call, the
+ * same for every child it starts, so they can tell their own run's records from older ones).
+ */
 export const SUPERVISED_ENV = "WORKY_SUPERVISED";
 /** Value of the `supervisor` field of a child's log line asking to be replaced. */
 export const REPLACE_ME = "replace-me";
@@ -94,6 +97,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function supervise(opts: SuperviseOptions): Promise<number> {
   const logger = opts.logger ?? new JsonLogger();
   const handoffKillMs = opts.handoffKillMs ?? 30_000;
+  const run = crypto.randomUUID();
   let port = opts.port;
   let stopping = false;
   const live = new Set<Child>();
@@ -117,7 +121,7 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
     if (opts.hostname) args.push("--hostname", opts.hostname);
     const proc = new Deno.Command(Deno.execPath(), {
       args,
-      env: { [SUPERVISED_ENV]: "1" },
+      env: { [SUPERVISED_ENV]: run },
       stdin: "piped", // never written: EOF tells the child its supervisor is gone
       stdout: "piped",
       stderr: "inherit",

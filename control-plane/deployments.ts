@@ -88,6 +88,7 @@ export class DeploymentManager {
   async start(name: string, code: LoadedModule): Promise<TenantDeployment> {
     const slot = this.#slots.get(name);
     if (!slot) throw new WorkyError("ERR_NOT_FOUND", `no tenant named "${name}"`);
+    await this.#cells?.forgetMove(name); // a deploy gives a moved tenant another chance here
     return await this.#deploy(slot.config, code);
   }
 
@@ -123,6 +124,7 @@ export class DeploymentManager {
   async redeploy(name: string): Promise<TenantDeployment> {
     const slot = this.#slots.get(name);
     if (!slot) throw new WorkyError("ERR_NOT_FOUND", `no tenant named "${name}"`);
+    await this.#cells?.forgetMove(name); // a deploy gives a moved tenant another chance here
     const next = await this.#build(slot.config);
     return this.swap(name, next.current, next);
   }
@@ -133,7 +135,8 @@ export class DeploymentManager {
    * zombie thread (it is on the quarantine record by then, which is what `cells.wants` reads),
    * and with `move` when it costs the others too much in-process (the rules:
    * `WorkerPoolOptions.onNeedsCell`): then only for `isolation = "auto"`, and until its next
-   * deploy or restart (nothing is recorded). A tenant that misbehaved starts at SCHED_IDLE.
+   * deploy or until the operator starts Worky again (a replacement or restart by the same
+   * supervisor keeps the move: `cell_moves.ts`). A tenant that misbehaved starts at SCHED_IDLE.
    * Resolves false (and changes nothing) when it already runs in a cell, cells are off, the
    * database is `:memory:`, a move is under way, or it was redeployed meanwhile.
    */
@@ -169,6 +172,7 @@ export class DeploymentManager {
       return false;
     }
     this.swap(name, next, { inputs: slot.inputs, crons: slot.crons });
+    if (move) void cells.recordMove(name, move);
     return true;
   }
 
@@ -243,12 +247,14 @@ export class DeploymentManager {
     return { config, current, inputs: loaded.inputs, crons: loaded.crons ?? [] };
   }
 
-  /** In a cell when the tenant asks for one or is quarantined; else workers in this process. */
+  /**
+   * In a cell when the tenant asks for one, is quarantined or was moved by an earlier process of
+   * this supervisor run (`CellLauncher.wants`); else workers in this process.
+   */
   async #deploy(config: TenantConfig, code: LoadedModule): Promise<TenantDeployment> {
     const spec = deploymentSpec(config, code);
-    if (this.#cells && await this.#cells.wants(config)) {
-      return await this.#cells.deploy(spec, config.limits.memoryMb);
-    }
+    const start = await this.#cells?.wants(config);
+    if (start) return await this.#cells!.deploy(spec, config.limits.memoryMb, start.idle);
     return await this.#runtime.deploy(spec);
   }
 }

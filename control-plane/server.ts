@@ -56,6 +56,11 @@ export interface ServerOptions {
   durableObjects?: DurableObjectsOptions;
   /** Listen with SO_REUSEPORT (Linux): a supervised replacement binds the port before we leave. */
   reusePort?: boolean;
+  /**
+   * The supervisor run this server belongs to (`WORKY_SUPERVISED`, `cli/supervisor.ts`): its
+   * moves into cells outlive it for the next processes of the run (`cells/cell_moves.ts`).
+   */
+  supervisorRun?: string;
   /** Resolver of the tenants' egress policies and proxy (default: the system's; tests inject). */
   egressResolver?: Resolver;
 }
@@ -141,6 +146,7 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
     egressResolver: options.egressResolver,
     durableObjects: options.durableObjects,
     objectOwnerPrefix: cellOwnerPrefix(durableObjects.backend.owner),
+    supervisorRun: options.supervisorRun,
   });
   const deployments = new DeploymentManager(runtime, {
     loadModule: registry.deployer.loadModule,
@@ -156,7 +162,7 @@ export async function startServer(options: ServerOptions): Promise<WorkyServer> 
         logger.log({
           level: "warn",
           msg: `tenant "${tenant}" moved into a cell of its own: ${move.why}; ` +
-            `it runs there until its next deploy or restart`,
+            `it runs there until its next deploy or until Worky is started again`,
           tenant,
         });
       }

@@ -1,9 +1,10 @@
 /**
  * Decides which tenants run in cells and starts their {@linkcode CellDeployment}s.
  *
- * A tenant runs in a cell when `[tenants.<name>.limits] isolation = "cell"`, or when it is in
+ * A tenant runs in a cell when `[tenants.<name>.limits] isolation = "cell"`, when it is in
  * the quarantine record (`<dataDir>/quarantine.json`, `runtime/memory/quarantine.ts`: a worker
- * of it could not be stopped). A cell holds exactly one tenant: whatever takes the process down
+ * of it could not be stopped), or when a process of the same supervisor run moved it into one
+ * (`cell_moves.ts`: a graceful replacement keeps what the process it replaces learned). A cell holds exactly one tenant: whatever takes the process down
  * is that tenant's doing, so blame (and the quarantine record) is never ambiguous and no other
  * tenant shares its restarts.
  *
@@ -14,11 +15,12 @@ import type { TenantConfig } from "../config/types.ts";
 import { type DeploymentSpec, egressPolicyOf } from "../../runtime/deployment.ts";
 import type { Logger } from "../../runtime/logger.ts";
 import { WorkyError } from "../../runtime/errors.ts";
-import { type Quarantine, readQuarantine } from "../../runtime/memory/quarantine.ts";
+import { readQuarantine } from "../../runtime/memory/quarantine.ts";
 import type { CellInit } from "../../runtime/cells/cell_protocol.ts";
 import { cellHeapMb, cellPermissionFlags } from "./cell_flags.ts";
 import { CellProcess } from "./cell_process.ts";
 import { CellDeployment } from "./cell_deployment.ts";
+import { CellMoves } from "./cell_moves.ts";
 import type { Resolver } from "../../runtime/egress.ts";
 import type { EgressProxyRegistry } from "../../runtime/runtime.ts";
 
@@ -46,6 +48,17 @@ export interface CellLauncherOptions {
   durableObjects?: CellInit["durableObjects"];
   /** How cells' lease owners begin (`cellOwnerPrefix` of the control plane's), default "cell:". */
   objectOwnerPrefix?: string;
+  /**
+   * The supervisor run this process belongs to (`WORKY_SUPERVISED`): moves into cells are
+   * recorded under it and honoured by its next processes (`cell_moves.ts`). Absent: not kept.
+   */
+  supervisorRun?: string;
+}
+
+/** How a tenant that runs in a cell starts there. */
+export interface CellStart {
+  /** At SCHED_IDLE from the start: the tenant already misbehaved. */
+  idle: boolean;
 }
 
 /**
@@ -54,7 +67,8 @@ export interface CellLauncherOptions {
  * @example
  * ```ts ignore
  * const cells = new CellLauncher({ dataDir, dbUrl, logger, secrets });
- * if (await cells.wants(config)) slot.current = await cells.deploy(config, spec);
+ * const start = await cells.wants(config);
+ * if (start) slot.current = await cells.deploy(spec, config.limits.memoryMb, start.idle);
  * ```
  */
 export class CellLauncher {
@@ -63,8 +77,11 @@ export class CellLauncher {
   #port: number | undefined;
   #socketDir: string | undefined;
 
+  readonly #moves: CellMoves;
+
   constructor(options: CellLauncherOptions) {
     this.#o = options;
+    this.#moves = new CellMoves(options.dataDir, options.supervisorRun);
   }
 
   /**
@@ -88,21 +105,52 @@ export class CellLauncher {
     return blocker === null;
   }
 
-  /** True when `tenant` must run in a cell (config, or the quarantine record). */
-  async wants(tenant: TenantConfig): Promise<boolean> {
-    const quarantined = (await this.#quarantine())[tenant.name];
-    const configured = tenant.limits.isolation === "cell";
-    if (!configured && !quarantined) return false;
-    if (quarantined && !configured) {
-      this.#o.logger.log({
-        level: "warn",
-        msg:
-          `tenant "${tenant.name}" runs in a cell of its own: quarantined ${quarantined.count}× ` +
-          `(${quarantined.reason})`,
-        tenant: tenant.name,
-      });
+  /**
+   * How `tenant` starts in a cell, or null when it runs in this process: configured
+   * (`isolation = "cell"`), quarantined (at SCHED_IDLE), or moved by an earlier process of this
+   * supervisor run (`cell_moves.ts`; at SCHED_IDLE when it misbehaved).
+   */
+  async wants(tenant: TenantConfig): Promise<CellStart | null> {
+    if (tenant.limits.isolation === "cell") return { idle: false };
+    const quarantined = (await this.#record("quarantine", () => readQuarantine(this.#o.dataDir)))[
+      tenant.name
+    ];
+    if (quarantined) {
+      this.#say(
+        tenant.name,
+        `quarantined ${quarantined.count}× (${quarantined.reason})`,
+      );
+      return { idle: true };
     }
-    return true;
+    if ((tenant.limits.isolation ?? "auto") !== "auto") return null;
+    const moved = (await this.#record("moves", () => this.#moves.read()))[tenant.name];
+    if (!moved) return null;
+    this.#say(tenant.name, `the process this one replaced moved it there (${moved.why})`);
+    return { idle: moved.misbehaved };
+  }
+
+  /** Keeps `tenant`'s move into a cell for the next processes of this supervisor run. */
+  recordMove(tenant: string, move: { why: string; misbehaved: boolean }): Promise<void> {
+    return this.#moves.record(tenant, move).catch((err) =>
+      this.#o.logger.log({
+        level: "error",
+        msg: `cells: could not record the move of tenant "${tenant}": ${(err as Error).message}`,
+        tenant,
+      })
+    );
+  }
+
+  /** Forgets `tenant`'s move (it is being deployed again: it gets another chance in-process). */
+  forgetMove(tenant: string): Promise<void> {
+    return this.#moves.forget(tenant).catch(() => {});
+  }
+
+  #say(tenant: string, why: string) {
+    this.#o.logger.log({
+      level: "warn",
+      msg: `tenant "${tenant}" runs in a cell of its own: ${why}`,
+      tenant,
+    });
   }
 
   /**
@@ -173,14 +221,14 @@ export class CellLauncher {
     for (const d of this.#live) d.setControlPlanePort(port).catch(() => {});
   }
 
-  /** The quarantine record; an unreadable one is logged and ignored (never blocks a start). */
-  async #quarantine(): Promise<Quarantine> {
+  /** A record (quarantine, moves); an unreadable one is logged and ignored (never blocks a start). */
+  async #record<T extends object>(what: string, read: () => Promise<T>): Promise<Partial<T>> {
     try {
-      return await readQuarantine(this.#o.dataDir);
+      return await read();
     } catch (err) {
       this.#o.logger.log({
         level: "error",
-        msg: `cells: ignoring the quarantine record: ${(err as Error).message}`,
+        msg: `cells: ignoring the ${what} record: ${(err as Error).message}`,
       });
       return {};
     }

@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { WorkyError } from "../../runtime/errors.ts";
 import { sha256Hex } from "../../runtime/artifact/_encoding.ts";
+import { writeFileAtomic } from "../../runtime/atomic_file.ts";
 
 /** Blobs under one folder, named by their sha256. */
 export class BlobStore {
@@ -38,9 +39,7 @@ export class BlobStore {
     const path = this.#path(hash);
     if (await this.has(hash)) return hash;
     await Deno.mkdir(join(this.root, hash.slice(0, 2)), { recursive: true });
-    const tmp = `${path}.tmp-${crypto.randomUUID()}`;
-    await Deno.writeFile(tmp, bytes);
-    await Deno.rename(tmp, path);
+    await writeFileAtomic(path, bytes);
     return hash;
   }
 

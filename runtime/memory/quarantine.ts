@@ -22,6 +22,7 @@
  * never the file.
  */
 import { WorkyError } from "../errors.ts";
+import { writeFileAtomic } from "../atomic_file.ts";
 
 /** One quarantined tenant. */
 export interface QuarantineEntry {
@@ -135,8 +136,6 @@ async function write(dataDir: string, tenant: string, reason: string, now: Date)
     count: (current[tenant]?.count ?? 0) + 1,
   };
   current[tenant] = entry;
-  const tmp = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  await Deno.writeTextFile(tmp, JSON.stringify({ version: 1, tenants: current }, null, 2) + "\n");
-  await Deno.rename(tmp, path);
+  await writeFileAtomic(path, JSON.stringify({ version: 1, tenants: current }, null, 2) + "\n");
   return entry;
 }
