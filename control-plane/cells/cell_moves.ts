@@ -22,8 +22,7 @@
  *
  * @module
  */
-import { WorkyError } from "../../runtime/errors.ts";
-import { writeFileAtomic } from "../../runtime/atomic_file.ts";
+import { readTenantRecord, writeTenantRecord } from "../../runtime/tenant_record.ts";
 
 /** One moved tenant. */
 export interface CellMoveEntry {
@@ -65,37 +64,19 @@ export class CellMoves {
    */
   async read(): Promise<Record<string, CellMoveEntry>> {
     if (!this.#run) return {};
-    let text: string;
-    try {
-      text = await Deno.readTextFile(this.#path);
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return {};
-      throw new WorkyError("ERR_STORAGE", `cannot read ${this.#path}: ${(err as Error).message}`);
-    }
-    const bad = (what: string) => new WorkyError("ERR_CONFIG_INVALID", `${this.#path}: ${what}`);
-    let data: { run?: unknown; tenants?: unknown };
-    try {
-      data = JSON.parse(text);
-    } catch (err) {
-      throw bad(`not JSON (${(err as Error).message})`);
-    }
-    const tenants = data?.tenants;
-    if (typeof tenants !== "object" || tenants === null || Array.isArray(tenants)) {
-      throw bad(`expected { "run": string, "tenants": { … } }`);
-    }
-    if (data.run !== this.#run) return {};
-    const out: Record<string, CellMoveEntry> = {};
-    for (const [name, e] of Object.entries(tenants as Record<string, unknown>)) {
-      const m = e as Partial<CellMoveEntry> | null;
-      if (
-        typeof m?.why !== "string" || typeof m.misbehaved !== "boolean" ||
-        typeof m.at !== "string"
-      ) {
-        throw bad(`tenants.${name} must be { why: string, misbehaved: boolean, at: ISO time }`);
-      }
-      out[name] = { why: m.why, misbehaved: m.misbehaved, at: m.at };
-    }
-    return out;
+    const record = await readTenantRecord(
+      this.#path,
+      (e) => {
+        const m = e as Partial<CellMoveEntry> | null;
+        return typeof m?.why === "string" && typeof m.misbehaved === "boolean" &&
+            typeof m.at === "string"
+          ? { why: m.why, misbehaved: m.misbehaved, at: m.at }
+          : undefined;
+      },
+      "{ why: string, misbehaved: boolean, at: ISO time }",
+      `{ "run": string, "tenants": { … } }`,
+    );
+    return record?.fields.run === this.#run ? record.tenants : {};
   }
 
   /** Records that `tenant` now runs in a cell. */
@@ -125,10 +106,7 @@ export class CellMoves {
       const before = JSON.stringify(tenants);
       change(tenants);
       if (JSON.stringify(tenants) === before) return;
-      await writeFileAtomic(
-        this.#path,
-        JSON.stringify({ version: 1, run, tenants }, null, 2) + "\n",
-      );
+      await writeTenantRecord(this.#path, { run }, tenants);
     });
     this.#writes = next.catch(() => {});
     return next;

@@ -22,7 +22,7 @@
  * never the file.
  */
 import { WorkyError } from "../errors.ts";
-import { writeFileAtomic } from "../atomic_file.ts";
+import { readTenantRecord, writeTenantRecord } from "../tenant_record.ts";
 
 /** One quarantined tenant. */
 export interface QuarantineEntry {
@@ -56,43 +56,18 @@ export function quarantinePath(dataDir: string): string {
  * ```
  */
 export async function readQuarantine(dataDir: string): Promise<Quarantine> {
-  const path = quarantinePath(dataDir);
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return {};
-    throw new WorkyError("ERR_STORAGE", `cannot read ${path}: ${(err as Error).message}`);
-  }
-  return parseQuarantine(text, path);
-}
-
-function parseQuarantine(text: string, path: string): Quarantine {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    throw new WorkyError("ERR_CONFIG_INVALID", `${path}: not JSON (${(err as Error).message})`);
-  }
-  const tenants = (data as { tenants?: unknown })?.tenants;
-  if (typeof tenants !== "object" || tenants === null || Array.isArray(tenants)) {
-    throw new WorkyError("ERR_CONFIG_INVALID", `${path}: expected { "tenants": { … } }`);
-  }
-  const out: Quarantine = {};
-  for (const [name, e] of Object.entries(tenants as Record<string, unknown>)) {
-    const entry = e as Partial<QuarantineEntry> | null;
-    if (
-      typeof entry?.reason !== "string" || typeof entry.at !== "string" ||
-      typeof entry.count !== "number" || !Number.isInteger(entry.count) || entry.count < 1
-    ) {
-      throw new WorkyError(
-        "ERR_CONFIG_INVALID",
-        `${path}: tenants.${name} must be { reason: string, at: ISO time, count: integer ≥ 1 }`,
-      );
-    }
-    out[name] = { reason: entry.reason, at: entry.at, count: entry.count };
-  }
-  return out;
+  const record = await readTenantRecord(
+    quarantinePath(dataDir),
+    (e) => {
+      const entry = e as Partial<QuarantineEntry> | null;
+      return typeof entry?.reason === "string" && typeof entry.at === "string" &&
+          typeof entry.count === "number" && Number.isInteger(entry.count) && entry.count >= 1
+        ? { reason: entry.reason, at: entry.at, count: entry.count }
+        : undefined;
+    },
+    "{ reason: string, at: ISO time, count: integer ≥ 1 }",
+  );
+  return record?.tenants ?? {};
 }
 
 let writes: Promise<unknown> = Promise.resolve();
@@ -136,6 +111,6 @@ async function write(dataDir: string, tenant: string, reason: string, now: Date)
     count: (current[tenant]?.count ?? 0) + 1,
   };
   current[tenant] = entry;
-  await writeFileAtomic(path, JSON.stringify({ version: 1, tenants: current }, null, 2) + "\n");
+  await writeTenantRecord(path, {}, current);
   return entry;
 }
