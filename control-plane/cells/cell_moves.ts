@@ -7,8 +7,7 @@
  * or a runaway allocation makes it ask its supervisor for a graceful replacement
  * (`cli/supervisor.ts`), and a crash restarts it. Before this record, the replacement started
  * every moved tenant in-process again, and the next burst of bad traffic paid for each move a
- * second time (a cell start and the tenant's failures on the host thread, measured in
- * `bench/isolation.ts`: the storm window after a handoff was the slowest of the later ones).
+ * second time (a cell start, and the tenant's failures on the host thread until then).
  *
  * `<dataDir>/cell_moves.json` holds the tenants moved by the processes of one supervisor run
  * (`run`, the id the supervisor hands its children in `WORKY_SUPERVISED`). A process of the same
