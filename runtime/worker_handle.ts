@@ -70,7 +70,9 @@ export interface WorkerHandleOptions {
   onDead(handle: WorkerHandle, reason: string, misbehaved: Misbehaviour | null): void;
   /**
    * Called with the size of each complete body of at least `BIG_BODY` bytes the worker hands
-   * over (the ones that cross as a transferred buffer onto this thread's heap).
+   * over (the ones that cross as a transferred buffer onto this thread's heap), and for a
+   * streamed body with its bytes so far each time `BIG_BODY` more arrived here (every chunk of
+   * a transferred stream lands on this heap too).
    */
   onBigBody?(bytes: number): void;
 }
@@ -98,6 +100,34 @@ let nextEventId = 1;
  * A one-chunk stream hands the same buffer to the socket; `content-length` keeps the response
  * unchunked, as it would have been.
  */
+/**
+ * `stream` as it reaches this thread, reporting its bytes to `report` in steps of at least
+ * `BIG_BODY` (and the remainder of a body that reached it). Small streamed bodies report nothing,
+ * like small inline ones.
+ */
+function counted(
+  stream: ReadableStream<Uint8Array>,
+  report: (bytes: number) => void,
+): ReadableStream<Uint8Array> {
+  let total = 0, unreported = 0;
+  return stream.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, c) {
+        total += chunk.byteLength;
+        unreported += chunk.byteLength;
+        if (unreported >= BIG_BODY) {
+          report(unreported);
+          unreported = 0;
+        }
+        c.enqueue(chunk);
+      },
+      flush() {
+        if (total >= BIG_BODY && unreported > 0) report(unreported);
+      },
+    }),
+  );
+}
+
 function bytesResponse(
   bytes: Uint8Array<ArrayBuffer>,
   status: number,
@@ -427,8 +457,11 @@ export class WorkerHandle {
           p.resolve(bytesResponse(bytes, status, m[3], m[4]));
           return;
         }
+        const stream = !nullBody && m[6] && this.#o.onBigBody
+          ? counted(m[6], this.#o.onBigBody)
+          : m[6];
         p.resolve(
-          new Response(nullBody ? null : (bytes ?? m[6]), {
+          new Response(nullBody ? null : (bytes ?? stream), {
             status,
             statusText: m[3],
             headers: m[4],

@@ -17,6 +17,12 @@ const TENANT = `export default {
     if (new URL(req.url).pathname.endsWith("/hang")) await new Promise(() => {});
     if (new URL(req.url).pathname.endsWith("/spin")) { const end = Date.now() + 1000; while (Date.now() < end); }
     if (new URL(req.url).pathname.endsWith("/big")) return new Response(new Uint8Array(8 << 20).fill(7));
+    if (new URL(req.url).pathname.endsWith("/stream")) {
+      let n = 0; // 8 MiB in 1 MiB chunks, each made when the reader asks for it
+      return new Response(new ReadableStream({
+        pull(c) { if (n++ === 8) c.close(); else c.enqueue(new Uint8Array(1 << 20).fill(7)); },
+      }));
+    }
     if (new URL(req.url).pathname.endsWith("/pid")) return new Response(String(Deno.pid));
     if (new URL(req.url).pathname.endsWith("/hog")) {
       const keep = [];
@@ -40,7 +46,8 @@ describe("a crash-looping tenant", () => {
       "t.ts": TENANT,
       "worky.toml": block("auto") + block("pinned", "thread") + block("hog") +
         `[tenants.hog.limits]\nmemory_mb = 48\n` + block("big") + block("modest") +
-        block("bigpinned", "thread") + block("slow") + `[tenants.slow.limits]\ntimeout_ms = 200\n` +
+        block("bigpinned", "thread") + block("streamer") + block("slow") +
+        `[tenants.slow.limits]\ntimeout_ms = 200\n` +
         block("spinner") + `[tenants.spinner.limits]\ntimeout_ms = 300\n`,
     });
   });
@@ -129,11 +136,11 @@ describe("a crash-looping tenant", () => {
   }, 30_000);
 
   /** `n` 8 MiB answers of `name`, 4 at a time; each must arrive whole. */
-  const bigBodies = async (name: string, n: number) => {
+  const bigBodies = async (name: string, n: number, path = "big") => {
     for (let i = 0; i < n; i += 4) {
       await Promise.all(
         Array.from({ length: Math.min(4, n - i) }, async () => {
-          const body = new Uint8Array(await (await fx.fetch(`/${name}/big`)).arrayBuffer());
+          const body = new Uint8Array(await (await fx.fetch(`/${name}/${path}`)).arrayBuffer());
           if (body.byteLength !== 8 << 20) throw new Error(new TextDecoder().decode(body));
           expect(body[body.byteLength - 1]).toBe(7);
         }),
@@ -157,6 +164,14 @@ describe("a crash-looping tenant", () => {
     await bigBodies("big", 4); // the cell relays them whole
     // heavy is not misbehaving: its cell runs at the cells' nice 10, not at SCHED_IDLE
     if (canIdle) expect(policiesOf(cellStats("big")!.pid!).includes(SCHED_IDLE)).toBe(false);
+  }, 30_000);
+
+  it("counts streamed bodies too: each chunk lands on the host thread's heap", async () => {
+    await bigBodies("streamer", 12, "stream");
+    expect(await (await fx.fetch("/streamer/pid")).text()).not.toBe(String(Deno.pid));
+    expect(moveLog("streamer", /its responses put \d+ MiB onto the host thread within 1 s/))
+      .toBe(true);
+    await bigBodies("streamer", 4, "stream"); // the cell streams them whole
   }, 30_000);
 
   it('stays in-process under that budget, or with isolation = "thread"', async () => {
