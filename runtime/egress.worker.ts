@@ -23,7 +23,8 @@
  *   the name (the policy lets a listed name reach any address but Worky's own
  *   ports), and the tenant gets that connection only once the host verified
  *   the address Deno's own resolution reached (`verify`: a rebinding to
- *   Worky's ports is closed unused). `node:net` dials such a name unverified.
+ *   Worky's ports is closed unused); `node:net` has the address its own
+ *   resolution of the name found verified before it dials it.
  * - Without a proxy (a cell without unrestricted `net`), `fetch` and
  *   `WebSocket` are checked before each hop and dial the name.
  * - `Deno.listen*` / `Deno.serve`: a tenant answers through its `fetch`
@@ -337,7 +338,7 @@ export function installEgress(
     g.WebSocket = guardedWebSocket(NativeWebSocket, check, count, clientOf, () => !!proxy);
   }
   if (typeof g.EventSource === "function") g.EventSource = guardedEventSource(guardedFetch);
-  guardNodeNet(check, count, denied, (addresses, port) => dialable(addresses, port)[0]);
+  guardNodeNet(check, verify, count, denied, (addresses, port) => dialable(addresses, port)[0]);
 
   return {
     setSubrequestLimit(n) {

@@ -15,7 +15,8 @@
  * - An allowlist tenant (`net = ["rebind.test"]`, 127.0.0.1 allowed): fetch is pinned the same
  *   way and Deno still enforces the list; raw sockets dial the name (Deno checks the address,
  *   which the list does not name), and the address that dial reached is verified before the
- *   tenant gets the connection (one of Worky's own ports: closed unused).
+ *   tenant gets the connection (one of Worky's own ports: closed unused); `node:net` has the
+ *   address its own resolution found verified before it dials.
  * - The egress proxy's own port and forged HTTP clients (attempts).
  *
  * TLS fixtures (`_fixtures/`): a test CA and a certificate for `rebind.test`
@@ -430,7 +431,7 @@ for (const api of ["fetch", "connect", "node_net"]) {
  * Worky's own ports (`protect`), or an ordinary one (the control). A server of its own, so its
  * resolver can answer the public address for this machine's name.
  */
-async function listedNameDial(protect: boolean) {
+async function listedNameDial(protect: boolean, api = "connect") {
   const system = (await lookup(HOST_NAME, { all: true })).map((a) => a.address);
   const self = await startUpstream(system.find((a) => a.startsWith("127."))!);
   const undo = protect ? protectControlPlanePort(self.port) : () => {};
@@ -440,7 +441,7 @@ async function listedNameDial(protect: boolean) {
       `[tenants.listed.permissions]\nnet = ["${HOST_NAME}"]\n`,
   }, { egressResolver: () => Promise.resolve(["93.184.216.34"]) });
   try {
-    const { body } = await ask(g, "listed", `/?api=connect&host=${HOST_NAME}&port=${self.port}`);
+    const { body } = await ask(g, "listed", `/?api=${api}&host=${HOST_NAME}&port=${self.port}`);
     return { body, hits: self.hits };
   } finally {
     undo();
@@ -449,19 +450,21 @@ async function listedNameDial(protect: boolean) {
   }
 }
 
-attempt(
-  "allowlist tenant: a raw socket to a listed name that reaches Worky's own port when dialled",
-  async () => {
-    const { body, hits } = await listedNameDial(true);
-    expect(body.ok, JSON.stringify(body)).toBe(false);
-    expect(String(body.message)).toMatch(/the connection reached .*Worky control plane/);
-    expect(hits).toBe(0); // closed before the tenant could send a byte
-  },
-);
+for (const api of ["connect", "node_net"]) {
+  attempt(
+    `allowlist tenant: ${api} to a listed name that reaches Worky's own port when dialled`,
+    async () => {
+      const { body, hits } = await listedNameDial(true, api);
+      expect(body.ok, JSON.stringify(body)).toBe(false);
+      expect(String(body.message)).toMatch(/the connection reached .*Worky control plane/);
+      expect(hits).toBe(0); // refused before the tenant could send a byte
+    },
+  );
 
-it("allowlist tenant: a raw socket to a listed name keeps an ordinary address it reached", async () => {
-  const { body, hits } = await listedNameDial(false);
-  expect(body, JSON.stringify(body)).toMatchObject({ ok: true });
-  expect(String(body.value)).toMatch(/200 OK[\s\S]*reached$/);
-  expect(hits).toBe(1);
-});
+  it(`allowlist tenant: ${api} to a listed name keeps an ordinary address it reached`, async () => {
+    const { body, hits } = await listedNameDial(false, api);
+    expect(body, JSON.stringify(body)).toMatchObject({ ok: true });
+    expect(String(body.value)).toMatch(/200 OK[\s\S]*reached$/);
+    expect(hits).toBe(1);
+  });
+}
