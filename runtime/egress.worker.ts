@@ -27,6 +27,7 @@
  *   resolution of the name found verified before it dials it.
  * - Without a proxy (a cell without unrestricted `net`), `fetch` and
  *   `WebSocket` are checked before each hop and dial the name.
+ * - `Deno.resolveDns` with a `nameServer`: the host checks that address first.
  * - `Deno.listen*` / `Deno.serve`: a tenant answers through its `fetch`
  *   handler; it never opens listening sockets on the host.
  * - `Deno.createHttpClient` with a `proxy`: refused; other clients are built
@@ -314,6 +315,29 @@ export function installEgress(
     });
   D.connect = wrapConnect(origConnect, "connect", false);
   D.connectTls = wrapConnect(origConnectTls, "connectTls", true);
+
+  // A name server of the tenant's choosing is a datagram to any address (measured: a query
+  // reached a UDP listener on 127.0.0.1): the host checks it like any other destination.
+  const origResolveDns = D.resolveDns?.bind(D);
+  if (origResolveDns) {
+    D.resolveDns = async (query: unknown, type: unknown, options?: Any) => {
+      const server = options?.nameServer;
+      if (server === undefined || server === null) {
+        return await origResolveDns(query, type, options);
+      }
+      // read once: a getter must not answer one address to the check and another to the query
+      const nameServer = { ipAddr: String(server.ipAddr), port: Number(server.port ?? 53) };
+      count();
+      try {
+        await check(nameServer.ipAddr, nameServer.port);
+      } catch (err) {
+        throw denied(
+          `Deno.resolveDns via name server ${nameServer.ipAddr}:${nameServer.port}: ${reason(err)}`,
+        );
+      }
+      return await origResolveDns(query, type, { ...options, nameServer });
+    };
+  }
 
   const noListen = (name: string) => () => {
     throw denied(`Deno.${name}() is not available to Worky tenants: answer through fetch()`);

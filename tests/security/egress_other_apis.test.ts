@@ -2,7 +2,8 @@
  * Every other way out to 127.0.0.1, from a tenant with `net = true`:
  * Deno.connect, Deno.connectTls, WebSocket, EventSource (Deno's calls its
  * internal fetch: it reached the target before the guard replaced it),
- * node:net, node:http, and Deno.createHttpClient with a proxy. None reaches
+ * node:net, node:http, Deno.createHttpClient with a proxy, and Deno.resolveDns with a
+ * name server there (a UDP listener). None reaches
  * the target server.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -10,9 +11,13 @@ import type { Fixture } from "../_helpers/fixture.ts";
 import { ask, attackModule, startTenants } from "./_tenant.ts";
 import { startTarget, type Target } from "./_target.ts";
 import { attempt } from "./_summary.ts";
+import dgram from "node:dgram";
 
 let f: Fixture;
 let target: Target;
+/** A UDP listener on 127.0.0.1 (the name server attempt's target): datagrams it received. */
+const udp = dgram.createSocket("udp4");
+let datagrams = 0;
 const ATTACKS: Record<string, string> = {
   connect: `const c = await Deno.connect({ hostname: "127.0.0.1", port: PORT });
     await c.write(new TextEncoder().encode("GET / HTTP/1.1\\r\\nhost: x\\r\\n\\r\\n")); return "connected";`,
@@ -38,17 +43,25 @@ const ATTACKS: Record<string, string> = {
       const req = http.get("http://127.0.0.1:PORT/", (res) => { res.resume(); resolve(res.statusCode); });
       req.on("error", reject);
     });`,
+  resolve_dns_name_server: `return await Deno.resolveDns("example.com", "A", {
+      nameServer: { ipAddr: "127.0.0.1", port: UDP_PORT },
+    });`,
   proxy_client: `const client = Deno.createHttpClient({ proxy: { url: "http://127.0.0.1:PORT" } });
     const res = await fetch("http://example.com/", { client }); return res.status;`,
 };
 
 beforeAll(async () => {
   target = await startTarget();
+  udp.on("message", () => datagrams++);
+  await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", resolve));
   const tenants: Record<string, { module: string; toml: string }> = {};
   for (const [name, attack] of Object.entries(ATTACKS)) {
     const id = name.replaceAll("_", "-").toLowerCase();
     tenants[id] = {
-      module: attackModule(attack.replaceAll("PORT", String(target.port))),
+      module: attackModule(
+        attack.replaceAll("UDP_PORT", String(udp.address().port))
+          .replaceAll("PORT", String(target.port)),
+      ),
       toml: `[tenants.${id}.permissions]\nnet = true\n`,
     };
   }
@@ -61,16 +74,19 @@ beforeAll(async () => {
 afterAll(async () => {
   await f?.close();
   await target?.close();
+  udp.close();
 });
 
 for (const name of Object.keys(ATTACKS)) {
   attempt(`${name} to 127.0.0.1`, async () => {
     target.hits = 0;
+    datagrams = 0;
     const { status, body } = await ask(f, name.replaceAll("_", "-").toLowerCase());
     expect(status).toBe(200);
     expect(body.ok, JSON.stringify(body)).toBe(false);
     expect(String(body.message)).toMatch(/refused|not available|loopback/);
     expect(target.hits).toBe(0);
+    expect(datagrams).toBe(0);
   });
 }
 
