@@ -25,24 +25,14 @@
  */
 import * as net from "node:net";
 import * as dgram from "node:dgram";
-import process from "node:process";
 import type { EgressCheck, EgressVerify } from "./egress.worker.ts";
+import { nodeBindingClass } from "./node_binding.worker.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
 
 /** libuv's EACCES, what a refused handle's connect completes with (Linux and macOS). */
 const UV_EACCES = -13;
-
-/** A class of Deno's node bindings (`process.binding(module)[name]`), if there is one. */
-function bindingClass(module: string, name: string): Any {
-  try {
-    const b = (process as Any).binding(module);
-    return (b?.default ?? b)?.[name];
-  } catch {
-    return undefined;
-  }
-}
 
 /** What a guarded `net.Socket#connect` lets its handle dial. */
 interface Dial {
@@ -139,7 +129,7 @@ export function guardNodeNet(
   (net.Server as Any).prototype.listen = noListen("node:net Server#listen");
   const d = (dgram.Socket as Any).prototype;
   for (const m of ["bind", "connect", "send"]) d[m] = noListen(`node:dgram Socket#${m}`);
-  const udp = bindingClass("udp_wrap", "UDP")?.prototype;
+  const udp = nodeBindingClass("udp_wrap", "UDP")?.prototype;
   for (const m of ["bind", "bind6", "connect", "connect6", "send", "send6"]) {
     if (udp && typeof udp[m] === "function") udp[m] = noListen(`node:dgram (UDP handle ${m})`);
   }
@@ -152,7 +142,7 @@ function guardTcpHandles(
   count: () => void,
   denied: (message: string) => Error,
 ): void {
-  const tcp = bindingClass("tcp_wrap", "TCP")?.prototype;
+  const tcp = nodeBindingClass("tcp_wrap", "TCP")?.prototype;
   if (!tcp) return;
   for (const m of ["connect", "connect6"]) {
     const orig = tcp[m];

@@ -13,11 +13,16 @@
  *   tenants could talk to or read from each other through them.
  * - `Deno[Deno.internal]`: holds `core`, the raw ops, which bypass the egress
  *   wrappers (found by the escape suite).
+ * - `open(fd)` of node's TCP, Pipe and UDP handle classes (`process.binding`): wraps any file
+ *   descriptor of the process by its number (the host's listening socket, other tenants'
+ *   connections), with no permission at all; closing those handles made Deno panic and the
+ *   whole process die (measured, Deno 2.9.6, from a worker with `permissions: "none"`).
  *
- * Imports nothing but web/Deno/node APIs.
+ * Imports nothing but web/Deno/node APIs (and `node_binding.worker.ts`).
  */
 import process from "node:process";
 import * as workerThreads from "node:worker_threads";
+import { nodeBindingClass } from "./node_binding.worker.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -76,6 +81,10 @@ export function hardenWorker(): void {
   if (internal !== undefined) {
     if (!delete D[internal]) pin(D, internal, undefined);
     delete D.internal;
+  }
+  for (const [module, name] of [["tcp_wrap", "TCP"], ["pipe_wrap", "Pipe"], ["udp_wrap", "UDP"]]) {
+    const proto = nodeBindingClass(module, name)?.prototype;
+    if (proto && "open" in proto) pin(proto, "open", notAvailable(`${name} handle open(fd)`));
   }
   for (const name of ["BroadcastChannel", "caches", "CacheStorage", "Cache"]) {
     try {

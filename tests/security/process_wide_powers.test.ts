@@ -1,7 +1,8 @@
 /**
  * Powers that reach the whole process from one worker: Deno.chdir (the
  * host's cwd), signal handlers (the host's SIGINT/SIGTERM), process.kill of
- * the own pid (the host itself), node:worker_threads threads.
+ * the own pid (the host itself), node:worker_threads threads, and node's handle classes opening
+ * the process's file descriptors by number (closing the host's made Deno panic).
  */
 import { afterAll, beforeAll, expect } from "vitest";
 import { ask, evilTenant } from "./_tenant.ts";
@@ -17,6 +18,16 @@ const f = evilTenant(
   if (how === "process.on") { p.on("SIGTERM", () => {}); return "listening"; }
   if (how === "kill") { p.kill(p.pid, "SIGKILL"); return "killed"; }
   if (how === "restore-kill") { delete p.kill; return typeof p.kill; }
+  if (how.startsWith("open-")) { // wrap the process's descriptors by number, then close them
+    const [, mod, cls] = how.split("-");
+    const b = p.binding(mod).default ?? p.binding(mod);
+    let opened = 0;
+    for (let fd = 0; fd < 64; fd++) {
+      const h = new b[cls](0);
+      if (h.open(fd) === 0) { opened++; h.close(); }
+    }
+    return opened;
+  }
   if (how === "thread") {
     const { EventEmitter } = await import("node:events");
     const wt = await import("node:worker_threads");
@@ -29,7 +40,19 @@ const f = evilTenant(
   { beforeAll, afterAll },
 );
 
-for (const how of ["chdir", "signal", "process.on", "kill", "restore-kill", "thread"]) {
+for (
+  const how of [
+    "chdir",
+    "signal",
+    "process.on",
+    "kill",
+    "restore-kill",
+    "thread",
+    "open-tcp_wrap-TCP",
+    "open-pipe_wrap-Pipe",
+    "open-udp_wrap-UDP",
+  ]
+) {
   attempt(`process-wide power: ${how}`, async () => {
     const cwd = Deno.cwd();
     const { status, body } = await ask(f(), "evil", `/?how=${how}`);
