@@ -173,6 +173,7 @@ export class CellLauncher {
       dbUrl: this.#o.dbUrl,
       socketPath: `${socketDir}/c-${token.slice(0, 8)}.sock`,
       token,
+      mark: crypto.randomUUID(),
       controlPlanePort: this.#port,
       egressProxy: egress &&
         { port: egress.port, username: egress.username, password: egress.password },

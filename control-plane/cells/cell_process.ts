@@ -12,6 +12,7 @@ import { WorkyError } from "../../runtime/errors.ts";
 import { canIdle, demoteToIdle, priorityPrefix } from "../../runtime/memory/cpu_priority.ts";
 import {
   CELL_FAILED_FIELD,
+  CELL_MARK_FIELD,
   CELL_READY_FIELD,
   type CellInit,
 } from "../../runtime/cells/cell_protocol.ts";
@@ -190,7 +191,13 @@ export class CellProcess {
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    const run = new Incarnation(child, this.#o.init.socketPath, this.#o.tenant, this.#o.logger);
+    const run = new Incarnation(
+      child,
+      this.#o.init.socketPath,
+      this.#o.tenant,
+      this.#o.init.mark,
+      this.#o.logger,
+    );
     this.#current = run;
     const stdin = child.stdin.getWriter();
     stdin.write(new TextEncoder().encode(JSON.stringify(this.#o.init) + "\n")).catch(() => {});
@@ -266,6 +273,7 @@ class Incarnation implements CellIncarnation {
     readonly child: Deno.ChildProcess,
     socketPath: string,
     readonly tenant: string,
+    readonly mark: string,
     readonly logger: Logger,
   ) {
     this.pid = child.pid;
@@ -297,20 +305,29 @@ class Incarnation implements CellIncarnation {
     }
   }
 
+  /**
+   * One stdout line: the cell's (marked: ready, failed) or a log line. Tenant code can write
+   * here too, so a line without the mark changes nothing and is logged as its tenant's,
+   * whatever tenant it names.
+   */
   #line(line: string) {
     let entry: Record<string, unknown>;
     try {
       entry = JSON.parse(line);
+      if (entry === null || typeof entry !== "object" || Array.isArray(entry)) throw 0;
     } catch {
-      entry = { level: "info", msg: line, tenant: this.tenant };
+      entry = { level: "info", msg: line };
     }
-    if (entry[CELL_READY_FIELD]) {
-      this.serving = true;
-      this.onReady();
+    if (entry[CELL_MARK_FIELD] === this.mark) {
+      if (entry[CELL_READY_FIELD]) {
+        this.serving = true;
+        this.onReady();
+      }
+      if (entry[CELL_FAILED_FIELD]) this.failure = entry[CELL_FAILED_FIELD];
     }
-    if (entry[CELL_FAILED_FIELD]) this.failure = entry[CELL_FAILED_FIELD];
+    delete entry[CELL_MARK_FIELD];
     delete entry.time;
-    this.logger.log({ ...entry, cellPid: this.pid } as unknown as LogEntry);
+    this.logger.log({ ...entry, tenant: this.tenant, cellPid: this.pid } as unknown as LogEntry);
   }
 
   async #readStderr(stream: ReadableStream<Uint8Array>) {

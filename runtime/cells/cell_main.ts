@@ -40,6 +40,7 @@ import {
   CELL_EXIT_RUNAWAY,
   CELL_EXIT_START_FAILED,
   CELL_FAILED_FIELD,
+  CELL_MARK_FIELD,
   CELL_OP_HEADER,
   CELL_READY_FIELD,
   CELL_REQUEST_ID_HEADER,
@@ -100,7 +101,13 @@ try {
   deployment = await runtime.deploy(init.spec);
 } catch (err) {
   const e = WorkyError.from(err);
-  logger.log({ level: "error", msg: e.message, tenant, [CELL_FAILED_FIELD]: e.toJSON() });
+  logger.log({
+    level: "error",
+    msg: e.message,
+    tenant,
+    [CELL_FAILED_FIELD]: e.toJSON(),
+    [CELL_MARK_FIELD]: init.mark,
+  });
   Deno.exit(CELL_EXIT_START_FAILED);
 }
 
@@ -120,6 +127,7 @@ logger.log({
   tenant,
   pid: Deno.pid,
   [CELL_READY_FIELD]: true,
+  [CELL_MARK_FIELD]: init.mark,
 });
 
 Deno.addSignalListener("SIGTERM", () => void shutdown());

@@ -20,6 +20,8 @@ export interface CellInit {
   socketPath: string;
   /** Required in {@linkcode CELL_TOKEN_HEADER} on internal operations. */
   token: string;
+  /** The cell's own stdout lines carry it ({@linkcode CELL_MARK_FIELD}); tenant code never sees it. */
+  mark: string;
   /** The control plane's listening port, refused to tenants on every local address. */
   controlPlanePort?: number;
   /**
@@ -66,6 +68,12 @@ export const CELL_CONTENT_ENCODING_HEADER = "x-worky-cell-content-encoding";
 export const CELL_READY_FIELD = "cellReady";
 /** Log-line field: the cell could not start; the value is `{ code, message }`. */
 export const CELL_FAILED_FIELD = "cellFailed";
+/**
+ * Log-line field carrying {@linkcode CellInit.mark}: the control plane believes the two fields
+ * above only on a line that has it. Tenant code shares the cell's stdout (`Deno.stdout`,
+ * `fs.writeSync(1)`, measured), so any other line is one of the tenant's own.
+ */
+export const CELL_MARK_FIELD = "cellMark";
 
 /** Exit code of a cell that stops because a worker thread could not be stopped. */
 export const CELL_EXIT_RUNAWAY = 75;
