@@ -51,6 +51,7 @@ import type { RpcCall } from "./bindings/types.ts";
 import { type EventHandler, type EventHandlers, registerEventHandler } from "./events.worker.ts";
 import { EGRESS_RPC, installEgress } from "./egress.worker.ts";
 import { hardenWorker } from "./hardening.worker.ts";
+import { captureStdio } from "./stdio_capture.worker.ts";
 import { incomingRequest } from "./incoming_request.worker.ts";
 import { type HeapSampler, startHeapSampler } from "./memory/heap_sampler.worker.ts";
 
@@ -113,9 +114,10 @@ const requestContext = new AsyncLocalStorage<string>();
 // ---------------------------------------------------------------- console
 
 const inspect = (v: unknown) => typeof v === "string" ? v : Deno.inspect(v, { depth: 4 });
+const print = (level: LogLevel, text: string) =>
+  post([W_LOG, level, requestContext.getStore() ?? null, text]);
 function capture(level: LogLevel) {
-  return (...args: unknown[]) =>
-    post([W_LOG, level, requestContext.getStore() ?? null, args.map(inspect).join(" ")]);
+  return (...args: unknown[]) => print(level, args.map(inspect).join(" "));
 }
 const tenantConsole = globalThis.console as Any;
 for (
@@ -128,6 +130,7 @@ for (
     ["trace", "debug"],
   ] as const
 ) tenantConsole[method] = capture(level);
+captureStdio(print); // the other console methods, Deno.stdout/stderr, process.stdout/stderr
 
 // ---------------------------------------------------------------- Response tracking
 

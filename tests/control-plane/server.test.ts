@@ -41,7 +41,7 @@ const FILES: Record<string, string> = {
   "hello.ts": `
     import { shout } from "./lib/shout.ts";
     export default {
-      fetch(req: Request, env: Record<string, unknown>) {
+      async fetch(req: Request, env: Record<string, unknown>) {
         const url = new URL(req.url);
         if (url.pathname === "/hello/env") {
           return Response.json({
@@ -54,6 +54,23 @@ const FILES: Record<string, string> = {
           console.log("hello from", url.pathname, { n: 1 });
           console.error("an error line");
           return new Response("logged");
+        }
+        if (url.pathname === "/hello/print") { // every other way to print
+          console.table([{ a: 1 }]);
+          console.dir({ dir: 1 });
+          console.dirxml("dirxml line");
+          console.group("group label");
+          console.count("counted");
+          console.assert(false, "assertion text");
+          await Deno.stdout.write(new TextEncoder().encode("deno stdout line\\n"));
+          Deno.stderr.writeSync(new TextEncoder().encode("deno stderr line\\n"));
+          const w = Deno.stdout.writable.getWriter();
+          await w.write(new TextEncoder().encode("stdout writable line"));
+          w.releaseLock();
+          const { default: process } = await import("node:process");
+          process.stdout.write("process stdout line\\n");
+          process.stderr.write("process stderr line\\n");
+          return new Response(String(await Deno.stdin.read(new Uint8Array(8))));
         }
         return new Response(shout(String(env.GREETING)) + " " + url.pathname);
       },
@@ -206,6 +223,29 @@ describe("env", () => {
     expect(err.level).toBe("error");
     expect(err.requestId).toBe(info.requestId);
     expect(typeof info.requestId).toBe("string");
+  });
+
+  test("every other way to print (console.table, Deno.stdout, process.stdout…) is a log line too", async () => {
+    expect(await (await fx.fetch("/hello/print")).text()).toBe("null"); // stdin reads as empty
+    const expected: [RegExp, string][] = [
+      [/│ \(index\) │ a │/, "info"],
+      [/^\{ dir: 1 \}$/, "info"],
+      [/^dirxml line$/, "info"],
+      [/^group label$/, "info"],
+      [/counted: 1$/, "info"],
+      [/Assertion failed: assertion text$/, "error"],
+      [/^deno stdout line$/, "info"],
+      [/^deno stderr line$/, "error"],
+      [/^stdout writable line$/, "info"],
+      [/^process stdout line$/, "info"],
+      [/^process stderr line$/, "error"],
+    ];
+    await until(() => fx.logger.entries.some((e) => e.msg === "process stderr line"));
+    for (const [re, level] of expected) {
+      const e = fx.logger.entries.find((e) => re.test(e.msg));
+      expect(e, String(re)).toMatchObject({ level, tenant: "hello" });
+      expect(typeof e!.requestId).toBe("string");
+    }
   });
 });
 

@@ -1,0 +1,111 @@
+/**
+ * Inside a tenant worker: what the tenant prints becomes its log lines (tagged, and bounded by
+ * the tenant log limiter), whichever way it prints. A worker shares the process's stdout and
+ * stderr: besides the `console` methods the bootstrap captures, `console.table`/`dir`/`dirxml`/
+ * `group`/`count`/`time*`/`assert`, `Deno.stdout`/`Deno.stderr` and `process.stdout`/`stderr`
+ * wrote there directly (measured, Deno 2.9.6): unbounded, in no tenant's name, and in a cell
+ * onto the channel its log lines travel on. Each write becomes one line (without its trailing
+ * newline). Stdin reads as empty: the host's (a terminal under `deno task dev`) is not the
+ * tenant's.
+ *
+ * Not reachable from here: node's `fs.writeSync(1, …)` family writes to the descriptor itself
+ * (closing the worker's stdout resource doesn't stop it, measured); those lines still reach a
+ * cell's control plane as the tenant's own (`cells/cell_process.ts`).
+ *
+ * Imports nothing but web/Deno/node APIs.
+ */
+import { Console } from "node:console";
+import { Readable, Writable } from "node:stream";
+import process from "node:process";
+
+// deno-lint-ignore no-explicit-any
+type Any = any;
+
+/** Where printed text goes: one call per write. */
+export type Print = (level: "info" | "error", text: string) => void;
+
+/** The `console` methods that print, beyond the ones the bootstrap maps to log levels itself. */
+const PRINTING = [
+  "dir",
+  "dirxml",
+  "table",
+  "group",
+  "groupCollapsed",
+  "groupEnd",
+  "count",
+  "countReset",
+  "time",
+  "timeLog",
+  "timeEnd",
+  "assert",
+];
+
+/** Routes every printing path of this worker to `print`; see the module doc. */
+export function captureStdio(print: Print): void {
+  const decoder = new TextDecoder();
+  const emit = (level: "info" | "error", chunk: unknown) => {
+    let text = typeof chunk === "string"
+      ? chunk
+      : chunk instanceof Uint8Array
+      ? decoder.decode(chunk)
+      : String(chunk);
+    if (text.endsWith("\n")) text = text.slice(0, -1);
+    if (text) print(level, text);
+  };
+  const sink = (level: "info" | "error") =>
+    new Writable({
+      write(chunk: unknown, _encoding: unknown, done: () => void) {
+        emit(level, chunk);
+        done();
+      },
+    });
+  const out = sink("info"), err = sink("error");
+
+  const c = globalThis.console as Any;
+  const nodeConsole = new Console({ stdout: out, stderr: err, colorMode: false }) as Any;
+  for (const m of PRINTING) {
+    if (typeof nodeConsole[m] === "function") c[m] = nodeConsole[m].bind(nodeConsole);
+  }
+  c.clear = () => {};
+  for (const k of ["_stdout", "_stderr"]) {
+    if (k in c) c[k] = k === "_stdout" ? out : err;
+  }
+
+  const denoWriter = (level: "info" | "error") => ({
+    write: (p: Uint8Array) => {
+      emit(level, p);
+      return Promise.resolve(p.byteLength);
+    },
+    writeSync: (p: Uint8Array) => {
+      emit(level, p);
+      return p.byteLength;
+    },
+    writable: new WritableStream<Uint8Array>({ write: (chunk) => emit(level, chunk) }),
+    close() {},
+    isTerminal: () => false,
+  });
+  const stdin = {
+    read: () => Promise.resolve(null),
+    readSync: () => null,
+    readable: new ReadableStream<Uint8Array>({ start: (ctl) => ctl.close() }),
+    close() {},
+    isTerminal: () => false,
+    setRaw() {},
+  };
+  fix(Deno, "stdout", denoWriter("info"));
+  fix(Deno, "stderr", denoWriter("error"));
+  fix(Deno, "stdin", stdin);
+  fix(process, "stdout", out);
+  fix(process, "stderr", err);
+  fix(process, "stdin", Readable.from([]));
+}
+
+/** Sets `obj[key]` for good (the tenant can't put the process's stream back). */
+function fix(obj: object, key: string, value: unknown) {
+  Object.defineProperty(obj, key, {
+    value,
+    writable: false,
+    configurable: false,
+    enumerable: true,
+  });
+}
