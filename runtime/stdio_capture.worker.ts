@@ -62,9 +62,12 @@ export function captureStdio(print: Print): void {
   const out = sink("info"), err = sink("error");
 
   const c = globalThis.console as Any;
-  const nodeConsole = new Console({ stdout: out, stderr: err, colorMode: false }) as Any;
+  let nodeConsole: Any; // made on first use: its module graph costs every worker heap
   for (const m of PRINTING) {
-    if (typeof nodeConsole[m] === "function") c[m] = nodeConsole[m].bind(nodeConsole);
+    c[m] = (...args: unknown[]) => {
+      nodeConsole ??= new Console({ stdout: out, stderr: err, colorMode: false });
+      return nodeConsole[m](...args);
+    };
   }
   c.clear = () => {};
   for (const k of ["_stdout", "_stderr"]) {
