@@ -9,6 +9,8 @@
  * - `process.kill`: skips the `run` permission for the process's own pid:
  *   `process.kill(process.pid, "SIGKILL")` killed the host (measured, Deno 2.9.6).
  * - `node:worker_threads` `Worker`: a tenant may not start threads.
+ * - node's TTY handle (`node:tty` streams, `process.binding("tty_wrap")`): the process's
+ *   terminal, which a tenant read (what the operator typed) and could switch to raw mode.
  * - `BroadcastChannel`, `caches`: shared by every worker in the process, so
  *   tenants could talk to or read from each other through them.
  * - `Deno[Deno.internal]`: holds `core`, the raw ops, which bypass the egress
@@ -45,6 +47,51 @@ function pin(obj: Any, key: string, value: unknown): void {
   });
 }
 
+/**
+ * Makes `new Class()` throw for good. A class's `super()` call looks its parent up at
+ * construction time, so a throwing parent stops every construction; the parent can't be set
+ * back, and the class's prototype can't be changed.
+ */
+function refuseConstruction(Class: Any, what: string): void {
+  if (typeof Class !== "function") return;
+  const refuse = notAvailable(what);
+  Object.setPrototypeOf(Class, function Refused() {
+    refuse();
+  });
+  Object.preventExtensions(Class);
+  Object.freeze(Class.prototype);
+}
+
+/**
+ * node's TTY handle (native: no parent to make throw, and `node:tty` streams make it from inside
+ * the module) reads the process's terminal. Every stream handle shares one native `readStart`,
+ * so that one refuses a TTY receiver, told apart by a TTY-only native method (it throws
+ * "expected TTY" for any other receiver, whatever its JS prototype says); a refused read
+ * completes as EACCES, so the stream errors. `setRawMode` is refused outright.
+ */
+function guardTerminal(): void {
+  const TTY = nodeBindingClass("tty_wrap", "TTY");
+  const windowSize = TTY?.prototype?.getWindowSize;
+  const base = TTY && Object.getPrototypeOf(TTY.prototype);
+  if (typeof windowSize !== "function" || typeof base?.readStart !== "function") return;
+  const isTerminal = (handle: unknown) => {
+    try {
+      windowSize.call(handle, []);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const readStart = base.readStart;
+  pin(base, "readStart", function (this: Any, ...args: unknown[]) {
+    return isTerminal(this) ? UV_EACCES : readStart.apply(this, args);
+  });
+  pin(TTY.prototype, "setRawMode", notAvailable("node:tty setRawMode (the process's terminal)"));
+}
+
+/** libuv's EACCES (Linux and macOS). */
+const UV_EACCES = -13;
+
 /** Removes process-wide and cross-tenant powers from this worker's globals and node modules. */
 export function hardenWorker(): void {
   const g = globalThis as Any;
@@ -65,17 +112,11 @@ export function hardenWorker(): void {
       return orig.call(this, event, ...rest);
     });
   }
-  // `class Worker extends EventEmitter`: its super() call looks the parent up at
-  // construction time, so a throwing parent stops every `new Worker()`.
-  const NodeWorker = (workerThreads as Any).Worker;
-  if (typeof NodeWorker === "function") {
-    const refuse = notAvailable("node:worker_threads Worker");
-    Object.setPrototypeOf(NodeWorker, function Refused() {
-      refuse();
-    });
-    Object.preventExtensions(NodeWorker); // its parent can't be set back
-    Object.freeze(NodeWorker.prototype);
-  }
+  // node:worker_threads' Worker: a tenant may not start threads; node's TTY handle: reads and
+  // writes the process's terminal (measured: a worker with permissions "none" read what the
+  // operator typed into `deno task dev`, through `new (require("node:tty").ReadStream)(0)`)
+  refuseConstruction((workerThreads as Any).Worker, "node:worker_threads Worker");
+  guardTerminal();
   // Deno[Deno.internal] carries `core` (raw ops: fetch, connect, serve…, past every wrapper here)
   const internal = D.internal;
   if (internal !== undefined) {

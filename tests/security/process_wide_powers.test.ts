@@ -2,7 +2,7 @@
  * Powers that reach the whole process from one worker: Deno.chdir (the
  * host's cwd), signal handlers (the host's SIGINT/SIGTERM), process.kill of
  * the own pid (the host itself), node:worker_threads threads, and node's handle classes opening
- * the process's file descriptors by number (closing the host's made Deno panic).
+ * the process's file descriptors by number (closing the host's made Deno panic) or its terminal.
  */
 import { afterAll, beforeAll, expect } from "vitest";
 import { ask, evilTenant } from "./_tenant.ts";
@@ -28,6 +28,20 @@ const f = evilTenant(
     }
     return opened;
   }
+  if (how === "tty") { // read the process's terminal (stdin here is no terminal: it reads EOF)
+    const tty = await import("node:tty");
+    const rs = new tty.ReadStream(0);
+    return await new Promise((resolve, reject) => {
+      rs.on("data", (d) => resolve("read " + d));
+      rs.on("end", () => resolve("reading"));
+      rs.on("error", reject);
+      setTimeout(() => resolve("reading"), 300);
+    });
+  }
+  if (how === "tty-raw") { // the process's terminal in raw mode, through the bare handle
+    const b = p.binding("tty_wrap").default ?? p.binding("tty_wrap");
+    return new b.TTY(0, {}).setRawMode(true);
+  }
   if (how === "thread") {
     const { EventEmitter } = await import("node:events");
     const wt = await import("node:worker_threads");
@@ -48,6 +62,8 @@ for (
     "kill",
     "restore-kill",
     "thread",
+    "tty",
+    "tty-raw",
     "open-tcp_wrap-TCP",
     "open-pipe_wrap-Pipe",
     "open-udp_wrap-UDP",
@@ -58,7 +74,7 @@ for (
     const { status, body } = await ask(f(), "evil", `/?how=${how}`);
     expect(status).toBe(200); // the host answered: it is alive
     expect(body.ok).toBe(false);
-    expect(String(body.message)).toMatch(/not available to Worky tenants|Cannot delete/);
+    expect(String(body.message)).toMatch(/not available to Worky tenants|Cannot delete|EACCES/);
     expect(Deno.cwd()).toBe(cwd);
   });
 }
