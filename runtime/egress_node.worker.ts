@@ -26,13 +26,10 @@
 import * as net from "node:net";
 import * as dgram from "node:dgram";
 import type { EgressCheck, EgressVerify } from "./egress.worker.ts";
-import { nodeBindingClass } from "./node_binding.worker.ts";
+import { nodeBindingClass, UV_EACCES } from "./node_binding.worker.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
-
-/** libuv's EACCES, what a refused handle's connect completes with (Linux and macOS). */
-const UV_EACCES = -13;
 
 /** What a guarded `net.Socket#connect` lets its handle dial. */
 interface Dial {
@@ -182,12 +179,9 @@ function guardTcpHandles(
       return 0;
     };
   }
-  const origListen = tcp.listen;
-  if (typeof origListen === "function") {
-    tcp.listen = function () {
-      throw denied("node:net (TCP handle listen) is not available to Worky tenants");
-    };
-  }
+  tcp.listen = () => {
+    throw denied("node:net (TCP handle listen) is not available to Worky tenants");
+  };
   for (const m of ["bind", "bind6"]) {
     const orig = tcp[m];
     if (typeof orig !== "function") continue;

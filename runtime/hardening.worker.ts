@@ -24,7 +24,7 @@
  */
 import process from "node:process";
 import * as workerThreads from "node:worker_threads";
-import { nodeBindingClass } from "./node_binding.worker.ts";
+import { nodeBindingClass, UV_EACCES } from "./node_binding.worker.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -38,28 +38,13 @@ function notAvailable(what: string): () => never {
 }
 
 /** Sets `obj[key]` for good: the tenant can neither overwrite nor delete it (exposing a prototype's). */
-function pin(obj: Any, key: string, value: unknown): void {
+export function pin(obj: Any, key: string, value: unknown): void {
   Object.defineProperty(obj, key, {
     value,
     writable: false,
     configurable: false,
     enumerable: true,
   });
-}
-
-/**
- * Makes `new Class()` throw for good. A class's `super()` call looks its parent up at
- * construction time, so a throwing parent stops every construction; the parent can't be set
- * back, and the class's prototype can't be changed.
- */
-function refuseConstruction(Class: Any, what: string): void {
-  if (typeof Class !== "function") return;
-  const refuse = notAvailable(what);
-  Object.setPrototypeOf(Class, function Refused() {
-    refuse();
-  });
-  Object.preventExtensions(Class);
-  Object.freeze(Class.prototype);
 }
 
 /**
@@ -89,9 +74,6 @@ function guardTerminal(): void {
   pin(TTY.prototype, "setRawMode", notAvailable("node:tty setRawMode (the process's terminal)"));
 }
 
-/** libuv's EACCES (Linux and macOS). */
-const UV_EACCES = -13;
-
 /** Removes process-wide and cross-tenant powers from this worker's globals and node modules. */
 export function hardenWorker(): void {
   const g = globalThis as Any;
@@ -112,10 +94,17 @@ export function hardenWorker(): void {
       return orig.call(this, event, ...rest);
     });
   }
-  // node:worker_threads' Worker: a tenant may not start threads; node's TTY handle: reads and
-  // writes the process's terminal (measured: a worker with permissions "none" read what the
-  // operator typed into `deno task dev`, through `new (require("node:tty").ReadStream)(0)`)
-  refuseConstruction((workerThreads as Any).Worker, "node:worker_threads Worker");
+  // `class Worker extends EventEmitter`: its super() call looks the parent up at
+  // construction time, so a throwing parent stops every `new Worker()`.
+  const NodeWorker = (workerThreads as Any).Worker;
+  if (typeof NodeWorker === "function") {
+    const refuse = notAvailable("node:worker_threads Worker");
+    Object.setPrototypeOf(NodeWorker, function Refused() {
+      refuse();
+    });
+    Object.preventExtensions(NodeWorker); // its parent can't be set back
+    Object.freeze(NodeWorker.prototype);
+  }
   guardTerminal();
   // Deno[Deno.internal] carries `core` (raw ops: fetch, connect, serve…, past every wrapper here)
   const internal = D.internal;

@@ -10,6 +10,9 @@ import process from "node:process";
 // deno-lint-ignore no-explicit-any
 type Any = any;
 
+/** libuv's EACCES (Linux and macOS): what a refused handle operation completes with. */
+export const UV_EACCES = -13;
+
 /** `process.binding(module)[name]` (Deno nests it under `default`), if there is one. */
 export function nodeBindingClass(module: string, name: string): Any {
   try {

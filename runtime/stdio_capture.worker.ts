@@ -12,11 +12,12 @@
  * (closing the worker's stdout resource doesn't stop it, measured); those lines still reach a
  * cell's control plane as the tenant's own (`cells/cell_process.ts`).
  *
- * Imports nothing but web/Deno/node APIs.
+ * Imports nothing but web/Deno/node APIs (and `pin` of `hardening.worker.ts`).
  */
 import { Console } from "node:console";
 import { Readable, Writable } from "node:stream";
 import process from "node:process";
+import { pin } from "./hardening.worker.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -70,9 +71,8 @@ export function captureStdio(print: Print): void {
     };
   }
   c.clear = () => {};
-  for (const k of ["_stdout", "_stderr"]) {
-    if (k in c) c[k] = k === "_stdout" ? out : err;
-  }
+  if ("_stdout" in c) c._stdout = out;
+  if ("_stderr" in c) c._stderr = err;
 
   const denoWriter = (level: "info" | "error") => ({
     write: (p: Uint8Array) => {
@@ -95,20 +95,10 @@ export function captureStdio(print: Print): void {
     isTerminal: () => false,
     setRaw() {},
   };
-  fix(Deno, "stdout", denoWriter("info"));
-  fix(Deno, "stderr", denoWriter("error"));
-  fix(Deno, "stdin", stdin);
-  fix(process, "stdout", out);
-  fix(process, "stderr", err);
-  fix(process, "stdin", Readable.from([]));
-}
-
-/** Sets `obj[key]` for good (the tenant can't put the process's stream back). */
-function fix(obj: object, key: string, value: unknown) {
-  Object.defineProperty(obj, key, {
-    value,
-    writable: false,
-    configurable: false,
-    enumerable: true,
-  });
+  pin(Deno, "stdout", denoWriter("info"));
+  pin(Deno, "stderr", denoWriter("error"));
+  pin(Deno, "stdin", stdin);
+  pin(process, "stdout", out);
+  pin(process, "stderr", err);
+  pin(process, "stdin", Readable.from([]));
 }

@@ -100,6 +100,23 @@ let nextEventId = 1;
  * A one-chunk stream hands the same buffer to the socket; `content-length` keeps the response
  * unchunked, as it would have been.
  */
+function bytesResponse(
+  bytes: Uint8Array<ArrayBuffer>,
+  status: number,
+  statusText: string,
+  pairs: HeaderPairs,
+): Response {
+  const headers = new Headers(pairs);
+  headers.set("content-length", String(bytes.byteLength));
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      c.enqueue(bytes);
+      c.close();
+    },
+  });
+  return new Response(body, { status, statusText, headers });
+}
+
 /**
  * `stream` as it reaches this thread, reporting its bytes to `report` in steps of at least
  * `BIG_BODY` (and the remainder of a body that reached it). Small streamed bodies report nothing,
@@ -126,23 +143,6 @@ function counted(
       },
     }),
   );
-}
-
-function bytesResponse(
-  bytes: Uint8Array<ArrayBuffer>,
-  status: number,
-  statusText: string,
-  pairs: HeaderPairs,
-): Response {
-  const headers = new Headers(pairs);
-  headers.set("content-length", String(bytes.byteLength));
-  const body = new ReadableStream<Uint8Array>({
-    start(c) {
-      c.enqueue(bytes);
-      c.close();
-    },
-  });
-  return new Response(body, { status, statusText, headers });
 }
 
 /**

@@ -20,8 +20,8 @@ export const IDLE_PENALTY_MS = 60_000;
 /**
  * Bytes of big bodies (`BIG_BODY` and up, handed over as transferred buffers, and streamed
  * bodies once `BIG_BODY` of them arrived) one tenant's workers may put onto the host thread's
- * heap within a second before it should move into a cell. Measured (trace-gc, a tenant answering 8 MB at 50 req/s): those buffers count as V8
- * external memory, and every 64 MB of it starts a full mark-compact of the host heap (about 3 a
+ * heap within a second before it should move into a cell. Measured (trace-gc, a tenant
+ * answering 8 MB at 50 req/s): those buffers count as V8 external memory, and every 64 MB of it starts a full mark-compact of the host heap (about 3 a
  * second, each pausing the thread that serves every tenant 1–9 ms); a cell's bodies reach the
  * client through the relay without entering this heap. So at most 64 MiB/s in-process: about one
  * full GC a second.
@@ -65,8 +65,9 @@ export interface WorkerPoolOptions {
    * died twice within the crash backoff's window (10 s; no event completed in between; idle
    * retirement does not count), one was stopped for memory or CPU (a timeout that burned CPU
    * counts) or ended by `Deno.exit`, or its big bodies passed {@link HOST_BODY_BYTES_PER_S}.
-   * The one list of these rules; the callers up the chain refer here. A promise returned is the tenant's move into a cell: until
-   * it settles, the pool starts no worker (see {@link WorkerPool.pick}); false resumes it.
+   * The one list of these rules; the callers up the chain refer here. A promise returned is the
+   * tenant's move into a cell: until it settles, the pool starts no worker (see
+   * {@link WorkerPool.pick}); false resumes it.
    */
   onNeedsCell?: (move: CellMove) => Promise<boolean> | void;
 }
@@ -235,9 +236,10 @@ export class WorkerPool {
 
   /**
    * A worker of this tenant was stopped for something its own code did (an event past its time
-   * or CPU limit, memory past its limit, `Deno.exit`): for {@link IDLE_PENALTY_MS} from now, its live and new
-   * worker threads run at SCHED_IDLE, so until the penalty lapses its CPU is what other tenants
-   * and the server leave over. The same rule cells follow (`cells/cell_process.ts`), per thread.
+   * or CPU limit, memory past its limit, `Deno.exit`): for {@link IDLE_PENALTY_MS} from now, its
+   * live and new worker threads run at SCHED_IDLE, so until the penalty lapses its CPU is what
+   * other tenants and the server leave over. The same rule cells follow
+   * (`cells/cell_process.ts`), per thread.
    * Threads demoted stay so until they retire (going back needs privileges); workers started
    * after the penalty lapsed run normally.
    */

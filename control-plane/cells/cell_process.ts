@@ -311,13 +311,11 @@ class Incarnation implements CellIncarnation {
    * whatever tenant it names.
    */
   #line(line: string) {
-    let entry: Record<string, unknown>;
+    let entry: Record<string, unknown> = { level: "info", msg: line };
     try {
-      entry = JSON.parse(line);
-      if (entry === null || typeof entry !== "object" || Array.isArray(entry)) throw 0;
-    } catch {
-      entry = { level: "info", msg: line };
-    }
+      const parsed = JSON.parse(line);
+      if (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed)) entry = parsed;
+    } catch { /* a plain line */ }
     if (entry[CELL_MARK_FIELD] === this.mark) {
       if (entry[CELL_READY_FIELD]) {
         this.serving = true;
