@@ -47,12 +47,24 @@ export function pin(obj: Any, key: string, value: unknown): void {
   });
 }
 
+/** The stream handle methods that read or write a terminal (shared by every stream handle). */
+const TERMINAL_IO = [
+  "readStart",
+  "writeBuffer",
+  "writev",
+  "writeUtf8String",
+  "writeAsciiString",
+  "writeLatin1String",
+  "writeUcs2String",
+];
+
 /**
  * node's TTY handle (native: no parent to make throw, and `node:tty` streams make it from inside
- * the module) reads the process's terminal. Every stream handle shares one native `readStart`,
- * so that one refuses a TTY receiver, told apart by a TTY-only native method (it throws
- * "expected TTY" for any other receiver, whatever its JS prototype says); a refused read
- * completes as EACCES, so the stream errors. `setRawMode` is refused outright.
+ * the module) reads and writes the process's terminal. Every stream handle shares one native
+ * `readStart` and the `write*` methods, so those refuse a TTY receiver, told apart by a TTY-only
+ * native method (it throws "expected TTY" for any other receiver, whatever its JS prototype
+ * says); a refused read or write completes as EACCES, so the stream errors. `setRawMode` is
+ * refused outright.
  */
 function guardTerminal(): void {
   const TTY = nodeBindingClass("tty_wrap", "TTY");
@@ -67,10 +79,13 @@ function guardTerminal(): void {
       return false;
     }
   };
-  const readStart = base.readStart;
-  pin(base, "readStart", function (this: Any, ...args: unknown[]) {
-    return isTerminal(this) ? UV_EACCES : readStart.apply(this, args);
-  });
+  for (const method of TERMINAL_IO) {
+    const native = base[method];
+    if (typeof native !== "function") continue;
+    pin(base, method, function (this: Any, ...args: unknown[]) {
+      return isTerminal(this) ? UV_EACCES : native.apply(this, args);
+    });
+  }
   pin(TTY.prototype, "setRawMode", notAvailable("node:tty setRawMode (the process's terminal)"));
 }
 

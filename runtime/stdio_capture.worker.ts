@@ -8,13 +8,16 @@
  * newline). Stdin reads as empty: the host's (a terminal under `deno task dev`) is not the
  * tenant's.
  *
- * Not reachable from here: node's `fs.writeSync(1, …)` family writes to the descriptor itself
- * (closing the worker's stdout resource doesn't stop it, measured); those lines still reach a
- * cell's control plane as the tenant's own (`cells/cell_process.ts`).
+ * Node's `fs.writeSync(1, …)` family (and `fs.readSync(0, …)`, `fs.createWriteStream` with
+ * `fd: 1`) goes through a descriptor table of node's own, per worker, whose 0–2 are the process's
+ * stdio (closing the worker's Deno stdout resource doesn't stop it, measured on Deno 2.9.6). Those
+ * three entries are closed here: such calls fail with EBADF, and the process's own descriptors stay
+ * open (closing a worker's entry closes only that worker's, measured).
  *
  * Imports nothing but web/Deno/node APIs (and `pin` of `hardening.worker.ts`).
  */
 import { Console } from "node:console";
+import { closeSync } from "node:fs";
 import { Readable, Writable } from "node:stream";
 import process from "node:process";
 import { pin } from "./hardening.worker.ts";
@@ -101,4 +104,9 @@ export function captureStdio(print: Print): void {
   pin(process, "stdout", out);
   pin(process, "stderr", err);
   pin(process, "stdin", Readable.from([]));
+  for (const fd of [0, 1, 2]) {
+    try {
+      closeSync(fd);
+    } catch { /* not open in this worker */ }
+  }
 }

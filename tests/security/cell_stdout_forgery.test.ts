@@ -1,6 +1,7 @@
 /**
- * A tenant in a cell shares the cell's stdout, the channel its log lines and its "serving"
- * line reach the control plane on (`Deno.stdout`, `fs.writeSync(1)`). It tries to forge both:
+ * A tenant in a cell shares the cell's process, whose stdout is the channel its log lines and its
+ * "serving" line reach the control plane on (`Deno.stdout`, `fs.writeSync(1)`: the first is a log
+ * sink in a tenant worker, the second fails with EBADF). It tries to forge both:
  * a ready line while its module is still loading (so requests would go to a socket nobody
  * listens on yet), and log lines in another tenant's name.
  */
@@ -19,7 +20,7 @@ export default {
   async fetch() {
     const line = JSON.stringify({ level: "error", msg: "forged line", tenant: "victim" }) + "\\n";
     await Deno.stdout.write(enc.encode(line));
-    fs.writeSync(1, line);
+    try { fs.writeSync(1, line); } catch { /* EBADF: the worker's stdio descriptors are closed */ }
     return Response.json({ ok: true, value: "served" });
   },
 };`;
@@ -44,8 +45,8 @@ attempt(
   "a cell's tenant writes log lines in another tenant's name to the cell's stdout",
   async () => {
     await ask(f, "forger");
-    const forged = f.logger.entries.filter((e) => e.msg === "forged line");
-    expect(forged.length).toBeGreaterThanOrEqual(2); // both ways out arrived, as log lines
+    const forged = f.logger.entries.filter((e) => String(e.msg).includes("forged line"));
+    expect(forged.length).toBeGreaterThanOrEqual(1); // Deno.stdout's line arrived, as a log line
     expect(forged.every((e) => e.tenant === "forger")).toBe(true);
     expect(f.logger.entries.some((e) => e.tenant === "victim")).toBe(false);
   },

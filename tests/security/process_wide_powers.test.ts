@@ -2,7 +2,8 @@
  * Powers that reach the whole process from one worker: Deno.chdir (the
  * host's cwd), signal handlers (the host's SIGINT/SIGTERM), process.kill of
  * the own pid (the host itself), node:worker_threads threads, and node's handle classes opening
- * the process's file descriptors by number (closing the host's made Deno panic) or its terminal.
+ * the process's file descriptors by number (closing the host's made Deno panic) or its terminal,
+ * and node's `fs` on the process's stdio descriptors (a raw line on the operator's log).
  */
 import { afterAll, beforeAll, expect } from "vitest";
 import { ask, evilTenant } from "./_tenant.ts";
@@ -42,6 +43,19 @@ const f = evilTenant(
     const b = p.binding("tty_wrap").default ?? p.binding("tty_wrap");
     return new b.TTY(0, {}).setRawMode(true);
   }
+  if (how === "tty-write") { // write the process's terminal through the bare handle
+    const b = p.binding("tty_wrap").default ?? p.binding("tty_wrap");
+    const err = new b.TTY(0, {}).writeUtf8String({}, "to the operator's terminal\\n");
+    if (err !== 0) throw new Error("write refused: " + (err === -13 ? "EACCES" : err));
+    return "written";
+  }
+  if (how.startsWith("fd-")) { // node's fs on the process's stdio descriptors
+    const fs = await import("node:fs");
+    const fd = Number(how.slice(3));
+    if (fd === 0) return "read " + fs.readSync(0, new Uint8Array(8));
+    fs.writeSync(fd, "forged line on the host's stdio\\n");
+    return "written";
+  }
   if (how === "thread") {
     const { EventEmitter } = await import("node:events");
     const wt = await import("node:worker_threads");
@@ -64,6 +78,10 @@ for (
     "thread",
     "tty",
     "tty-raw",
+    "tty-write",
+    "fd-0",
+    "fd-1",
+    "fd-2",
     "open-tcp_wrap-TCP",
     "open-pipe_wrap-Pipe",
     "open-udp_wrap-UDP",
@@ -74,7 +92,9 @@ for (
     const { status, body } = await ask(f(), "evil", `/?how=${how}`);
     expect(status).toBe(200); // the host answered: it is alive
     expect(body.ok).toBe(false);
-    expect(String(body.message)).toMatch(/not available to Worky tenants|Cannot delete|EACCES/);
+    expect(String(body.message)).toMatch(
+      /not available to Worky tenants|Cannot delete|EACCES|bad file descriptor/i,
+    );
     expect(Deno.cwd()).toBe(cwd);
   });
 }
