@@ -5,7 +5,8 @@
  * socket with their bodies streamed both ways; non-fetch events go as a `node:v8`-serialized
  * POST with the cell's token.
  *
- * - The cell dies (OOM abort, kill): requests in flight get 502 `ERR_TENANT_CRASHED`; the
+ * - The cell dies (OOM abort, kill): requests in flight get 502 `ERR_TENANT_CRASHED` (503
+ *   `ERR_TENANT_MEMORY` when it was killed for its RSS, `cell_process.ts`); the
  *   supervisor (`cell_process.ts`) restarts it and later requests wait for it.
  * - A worker in the cell timed out (504) or was killed for memory (503): if the cell then keeps
  *   half a core busy (a thread `terminate()` could not stop), the cell is recycled.
@@ -72,6 +73,7 @@ export class CellDeployment {
     const { code: _code, ...rest } = spec;
     this.#spec = rest;
     this.#token = token;
+    cell.busy = () => this.#inFlight > 0;
   }
 
   get tenant(): string {
@@ -218,6 +220,7 @@ export class CellDeployment {
       run.status,
       new Promise<undefined>((r) => setTimeout(() => r(undefined), 500)),
     ]);
+    if (status && run.memoryKill) return new WorkyError("ERR_TENANT_MEMORY", run.memoryKill);
     if (status) {
       return new WorkyError(
         "ERR_TENANT_CRASHED",

@@ -29,6 +29,16 @@ export function cellHeapMb(memoryMb: number): number {
 }
 
 /**
+ * How far a cell's RSS may grow over what it had when it first served, MiB (0 = no cap): its
+ * heap cap plus 64 MiB. The heap cap doesn't bound memory outside V8's heap (WebAssembly
+ * memories, Blob bytes: measured, a 48 MiB tenant held 1 GiB of them), so the control plane
+ * watches the process's RSS too (`cell_process.ts`).
+ */
+export function cellRssGrowthMb(memoryMb: number): number {
+  return memoryMb > 0 ? cellHeapMb(memoryMb) + 64 : 0;
+}
+
+/**
  * `--allow-*` flags for a cell: each permission the tenant holds, widened by what the cell's
  * own runtime needs; never `-A`.
  *

@@ -17,7 +17,7 @@ import type { Logger } from "../../runtime/logger.ts";
 import { WorkyError } from "../../runtime/errors.ts";
 import { readQuarantine } from "../../runtime/memory/quarantine.ts";
 import type { CellInit } from "../../runtime/cells/cell_protocol.ts";
-import { cellHeapMb, cellPermissionFlags } from "./cell_flags.ts";
+import { cellHeapMb, cellPermissionFlags, cellRssGrowthMb } from "./cell_flags.ts";
 import { CellProcess } from "./cell_process.ts";
 import { CellDeployment } from "./cell_deployment.ts";
 import { CellMoves } from "./cell_moves.ts";
@@ -201,6 +201,7 @@ export class CellLauncher {
       denoConfig: `${CODE_DIR}/deno.json`,
       logger: this.#o.logger,
       idle,
+      rssGrowthMb: cellRssGrowthMb(memoryMb),
     });
     try {
       await cell.start();

@@ -3,7 +3,9 @@
  * its unix socket. A cell that exits is restarted at once, then after 100 ms doubling per death
  * while it lived less than 10 s (at most 10 s); while a restart waits longer than a second,
  * requests are refused with 503 `ERR_TENANT_CRASH_LOOP` and `retry-after`. Every exit is logged
- * with its code, signal and the end of its stderr.
+ * with its code, signal and the end of its stderr. A cell whose RSS grows more than
+ * `rssGrowthMb` over what it had when it first served is killed for memory (the V8 heap cap it
+ * starts with doesn't bound WebAssembly memories or Blob bytes).
  *
  * @module
  */
@@ -22,6 +24,7 @@ const CELL_NICENESS = 10;
 
 const CELL_MAIN = new URL("../../runtime/cells/cell_main.ts", import.meta.url).pathname;
 const HEALTHY_AFTER_MS = 10_000;
+const MiB = 1024 * 1024;
 /** Environment a cell keeps (nothing else of ours: no WORKY_SECRET_KEY, no tokens). */
 const KEPT_ENV = ["PATH", "HOME", "DENO_DIR", "TMPDIR", "NO_COLOR", "LANG", "TZ"];
 
@@ -40,6 +43,8 @@ export interface CellIncarnation {
   exit?: Deno.CommandStatus;
   /** Kills this run (SIGKILL); the supervisor starts the next one. */
   kill(reason: string): void;
+  /** Why this run was killed for memory (its RSS cap), if it was. */
+  readonly memoryKill?: string;
 }
 
 /** Options of {@linkcode CellProcess}. */
@@ -54,6 +59,21 @@ export interface CellProcessOptions {
   logger: Logger;
   /** Start at SCHED_IDLE, as if already demoted (the tenant misbehaved before). */
   idle?: boolean;
+  /** RSS growth over its first serving moment that gets a run killed, MiB (0 or unset: none). */
+  rssGrowthMb?: number;
+  /** Reads a process's RSS in bytes (default: `/proc/<pid>/statm`; undefined where unreadable). */
+  readRss?: (pid: number) => number | undefined;
+  /** How often a busy run's RSS is read, ms (default 50; an idle one's once a second). */
+  rssIntervalMs?: number;
+}
+
+/** A process's RSS from `/proc/<pid>/statm` (Linux), in bytes. */
+export function procRss(pid: number): number | undefined {
+  try {
+    return Number(Deno.readTextFileSync(`/proc/${pid}/statm`).split(" ")[1]) * 4096;
+  } catch {
+    return undefined; // not Linux, or it is gone
+  }
 }
 
 /**
@@ -80,6 +100,8 @@ export class CellProcess {
   #demoted = false;
   /** Restarts after a death since the cell started. */
   restarts = 0;
+  /** Whether requests are in flight (set by its deployment): its RSS is read more often then. */
+  busy: () => boolean = () => true;
 
   constructor(options: CellProcessOptions) {
     this.#o = options;
@@ -205,11 +227,37 @@ export class CellProcess {
     run.onReady = () => {
       if (this.#current === run && !this.#stopping) {
         this.#ready.resolve(run);
+        this.#capMemory(run);
       }
     };
     const startedAt = performance.now();
     run.status.then((status) => this.#died(run, status, performance.now() - startedAt));
     return run;
+  }
+
+  /** Kills `run` once its RSS grew `rssGrowthMb` over what it had when it began serving. */
+  #capMemory(run: Incarnation) {
+    const capMb = this.#o.rssGrowthMb ?? 0;
+    const read = this.#o.readRss ?? procRss;
+    const start = read(run.pid);
+    if (capMb <= 0 || start === undefined) return;
+    let lastRead = performance.now();
+    const timer = setInterval(() => {
+      const now = performance.now();
+      if (!this.busy() && now - lastRead < 1000) return;
+      lastRead = now;
+      const rss = read(run.pid);
+      if (run.exit || rss === undefined) return clearInterval(timer);
+      const grewMb = Math.round((rss - start) / MiB);
+      if (grewMb <= capMb) return;
+      clearInterval(timer);
+      run.memoryKill = `tenant "${this.#o.tenant}": its cell process grew by ${grewMb} MiB, ` +
+        `over the ${capMb} MiB its limits.memory_mb allows (the heap cap plus 64 MiB; memory ` +
+        `outside the JS heap, like WebAssembly memories and Blobs, counts); the cell was restarted`;
+      run.kill(`its RSS grew by ${grewMb} MiB (cap ${capMb} MiB)`);
+    }, this.#o.rssIntervalMs ?? 50);
+    Deno.unrefTimer(timer as unknown as number);
+    run.status.finally(() => clearInterval(timer));
   }
 
   #died(run: Incarnation, status: Deno.CommandStatus, livedMs: number) {
@@ -265,6 +313,7 @@ class Incarnation implements CellIncarnation {
   serving = false;
   failure: unknown;
   killedFor = "";
+  memoryKill?: string;
   stderrTail = "";
   onReady = () => {};
   closeStdin = () => {};

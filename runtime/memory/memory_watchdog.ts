@@ -107,6 +107,11 @@ export class MemoryWatchdog {
   #users = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
   #baseline = 0;
+  /** RSS growth charged to each worker during its events (see {@link tick}). */
+  readonly #charge = new Map<WatchedWorker, number>();
+  /** Each worker's message count at the last tick: a change means it was active since. */
+  readonly #seen = new Map<WatchedWorker, number>();
+  #lastRss: number | undefined;
   /** After a kill: watch for a runaway thread until `until`. */
   #afterKill: { tenant: string; rss: number; until: number } | undefined;
   /** Logger for kills and runaways (set by the Runtime). */
@@ -157,14 +162,24 @@ export class MemoryWatchdog {
     return this.#baseline + sum + this.#slack;
   }
 
-  /** One sample; returns the worker it stopped, if any. */
+  /**
+   * One sample; returns the worker it stopped, if any. Two rules, both only while RSS is over
+   * the {@link budget}: a *silent* busy worker under which the process grew by its own limit (a
+   * synchronous loop, see the module doc); else the worker *charged* with the most growth, if
+   * that reached its own limit. Each sample splits the RSS change since the last one evenly
+   * over the workers active in between (an event in flight, or a message since): memory a
+   * tenant keeps outside V8's heap, where its heap sampler can't see it (WebAssembly memories,
+   * Blob bytes: measured, a 48 MiB tenant kept 1 GiB of them over 16 requests), piles up on
+   * its worker. Charges are cleared by a kill (the growth was mostly the stopped worker's; none
+   * is charged while a runaway is watched) and whenever the process is back within the slack
+   * of its baseline.
+   */
   tick(): WatchedWorker | undefined {
     const now = this.#now();
     let busy = false;
     for (const w of this.#workers.keys()) {
       if (w.state === "dead") {
-        this.#workers.delete(w);
-        this.#silence.delete(w);
+        this.#forget(w);
       } else if (w.inFlight > 0) busy = true;
       else this.#silence.delete(w);
     }
@@ -172,6 +187,7 @@ export class MemoryWatchdog {
     const total = this.#readRss();
     if (this.#afterKill) this.#checkRunaway(total, now);
     const rss = total - this.#readHostExternal(); // the workers' and the host's own memory
+    this.#chargeGrowth(rss);
     // right after a kill the growth is the killed thread's own (see the module doc): blame nobody
     const blame = !this.#afterKill;
     let culprit: WatchedWorker | undefined;
@@ -193,25 +209,71 @@ export class MemoryWatchdog {
         since = s.since;
       }
     }
-    if (!culprit || rss <= this.budget) return undefined;
-    const limit = this.#workers.get(culprit) ?? 0;
+    if (!blame || rss <= this.budget) return undefined;
+    const limitOf = (w: WatchedWorker) => this.#workers.get(w) || this.#slack;
     // a worker under which the process grew less than its own limit is a busy one, not a loop
     // (measured: four 8 MiB answers on a starved core looked silent and grew 32 MiB)
-    if (grew < (limit || this.#slack)) return undefined;
-    const msg =
-      `worker ran without yielding while the process grew by ${
-        Math.round(grew / MiB)
-      } MiB, over its limit of ${Math.round(limit / MiB)} MiB (limits.memory_mb); ` +
-      `stopped by the host's memory watchdog`;
-    this.logger?.log({ level: "warn", msg, code: "ERR_TENANT_MEMORY", tenant: culprit.tenant });
+    if (culprit && grew >= limitOf(culprit)) {
+      return this.#stop(
+        culprit,
+        rss,
+        total,
+        now,
+        `worker ran without yielding while the process grew by ${Math.round(grew / MiB)} MiB`,
+      );
+    }
+    let charged: WatchedWorker | undefined;
+    let most = 0;
+    for (const [w, c] of this.#charge) if (c > most) [charged, most] = [w, c];
+    if (!charged || most < limitOf(charged)) return undefined;
+    return this.#stop(
+      charged,
+      rss,
+      total,
+      now,
+      `the process grew by ${
+        Math.round(most / MiB)
+      } MiB during its events (memory outside the JS heap, like WebAssembly memories and Blobs, counts)`,
+    );
+  }
+
+  #stop(w: WatchedWorker, rss: number, total: number, now: number, what: string): WatchedWorker {
+    const limit = this.#workers.get(w) ?? 0;
+    const msg = `${what}, over its limit of ${Math.round(limit / MiB)} MiB ` +
+      `(limits.memory_mb); stopped by the host's memory watchdog`;
+    this.logger?.log({ level: "warn", msg, code: "ERR_TENANT_MEMORY", tenant: w.tenant });
     this.kills++;
-    this.#workers.delete(culprit);
-    this.#silence.delete(culprit);
+    this.#forget(w);
     // the others' growth was mostly this worker's: measure them afresh
     for (const s of this.#silence.values()) s.minRss = rss;
-    this.#afterKill = { tenant: culprit.tenant, rss: total, until: now + this.#runawayWindowMs };
-    culprit.kill(msg, "ERR_TENANT_MEMORY");
-    return culprit;
+    this.#charge.clear();
+    this.#afterKill = { tenant: w.tenant, rss: total, until: now + this.#runawayWindowMs };
+    w.kill(msg, "ERR_TENANT_MEMORY");
+    return w;
+  }
+
+  #forget(w: WatchedWorker) {
+    this.#workers.delete(w);
+    this.#silence.delete(w);
+    this.#charge.delete(w);
+    this.#seen.delete(w);
+  }
+
+  /** Splits the RSS change since the last sample over the workers active since (see tick). */
+  #chargeGrowth(rss: number) {
+    const delta = rss - (this.#lastRss ?? rss);
+    this.#lastRss = rss;
+    if (rss <= this.#baseline + this.#slack) this.#charge.clear();
+    const active: WatchedWorker[] = [];
+    for (const w of this.#workers.keys()) {
+      if (w.inFlight > 0 || this.#seen.get(w) !== w.messages) active.push(w);
+      this.#seen.set(w, w.messages);
+    }
+    // right after a kill the growth is the killed thread's own: charge nobody
+    if (delta === 0 || active.length === 0 || this.#afterKill) return;
+    for (const w of active) {
+      this.#charge.set(w, Math.max(0, (this.#charge.get(w) ?? 0) + delta / active.length));
+    }
   }
 
   #checkRunaway(rss: number, now: number) {

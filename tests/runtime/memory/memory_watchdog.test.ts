@@ -158,6 +158,55 @@ describe("MemoryWatchdog", () => {
     expect(runaways).toEqual([]);
   });
 
+  it("stops the worker whose events keep memory outside its heap, though it answers", () => {
+    const { dog, step } = setup();
+    const keeper = new FakeWorker("keeper"), good = new FakeWorker("good");
+    dog.watch(keeper, 48);
+    dog.watch(good, 128);
+    let stopped: WatchedWorker | undefined;
+    for (let i = 0; i < 40 && !stopped; i++) {
+      // keeper: a short event that keeps 32 MiB (a WebAssembly memory) and answers
+      keeper.inFlight = 1;
+      keeper.messages++;
+      good.inFlight = 0;
+      stopped = step(32);
+      // good: an event that allocates nothing lasting
+      keeper.inFlight = 0;
+      good.inFlight = 1;
+      good.messages++;
+      stopped ??= step(0);
+    }
+    expect(stopped).toBe(keeper);
+    expect(keeper.killed?.code).toBe("ERR_TENANT_MEMORY");
+    expect(keeper.killed?.reason).toMatch(
+      /^the process grew by \d+ MiB during its events \(memory outside the JS heap.*over its limit of 48 MiB \(limits.memory_mb\)/,
+    );
+    expect(good.killed).toBeUndefined();
+  });
+
+  it("forgets the charges once the process is back near its baseline", () => {
+    const { dog, step, setRss } = setup();
+    const was = new FakeWorker("was"), now = new FakeWorker("now");
+    dog.watch(was, 64);
+    dog.watch(now, 64);
+    was.inFlight = 1;
+    step(0);
+    for (let i = 0; i < 17; i++) step(10); // 170 MiB charged to "was", within the 278 budget
+    was.inFlight = 0;
+    now.inFlight = 1;
+    step(0);
+    setRss(120); // freed (on "now"'s watch): back within the slack of the 100 MiB baseline
+    step(0);
+    let stopped: WatchedWorker | undefined;
+    for (let i = 0; i < 30 && !stopped; i++) {
+      now.messages++; // answering: not the silent rule's
+      stopped = step(10);
+    }
+    // over the budget with 160 MiB charged to "now": "was" keeps none of its old 170
+    expect(stopped).toBe(now);
+    expect(was.killed).toBeUndefined();
+  });
+
   it("reads this process's RSS from /proc/self/statm", () => {
     const rss = statmRss()();
     const actual = Deno.memoryUsage().rss;
