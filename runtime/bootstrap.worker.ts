@@ -156,6 +156,8 @@ function copyView(view: ArrayBufferView): Uint8Array<ArrayBuffer> {
 }
 const encoder = new TextEncoder();
 const NativeResponse = Response;
+/** Loads the tenant's code; tenants lose it (`hardening.worker.ts`). */
+const createObjectURL = URL.createObjectURL;
 const TrackedResponse = new Proxy(NativeResponse, {
   construct(target, args, newTarget) {
     // `{ status: 101, webSocket }`: a WebSocket answer (websocket/websocket_pair.worker.ts)
@@ -255,7 +257,7 @@ async function init(msg: InitMessage) {
       if (!factory) throw new Error(`unknown binding kind "${spec.kind}" for env.${spec.name}`);
       env[spec.name] = factory(spec, rpc);
     }
-    const url = URL.createObjectURL(new Blob([msg.code], { type: "text/javascript" }));
+    const url = createObjectURL(new Blob([msg.code], { type: "text/javascript" }));
     try {
       tenantModule = await import(url);
     } finally {

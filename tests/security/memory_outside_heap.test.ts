@@ -20,6 +20,15 @@ const ATTACK = attackModule(`
     kept.push(m);
     return kept.length * 64;
   }
+  if (how === "blob-url") { // a blob: URL outlives its worker in Deno's process-wide store
+    const { URL: NodeURL } = await import("node:url");
+    const blob = new Blob([new Uint8Array(1024)]);
+    const made = [];
+    for (const U of [URL, NodeURL]) {
+      try { made.push(U.createObjectURL(blob)); } catch (e) { if (!/not available to Worky/.test(e.message)) throw e; }
+    }
+    return made.length;
+  }
   if (how === "blob") {
     kept.push(new Blob([new Uint8Array(64 * 1024 * 1024).fill(1)]));
     return kept.length * 64;
@@ -53,6 +62,12 @@ attempt("grow a WebAssembly memory past the limit within one request", async () 
   expect((body.error as { code: string }).code).toBe("ERR_TENANT_MEMORY");
   expect((await ask(f, "good")).body).toEqual({ ok: true, value: "good" });
 }, 60_000);
+
+attempt("keep memory past the worker's life in a blob: URL", async () => {
+  const { status, body } = await ask(f, "blob", "/?how=blob-url");
+  expect(status).toBe(200);
+  expect(body.value).toBe(0); // neither URL.createObjectURL made one
+});
 
 for (const [tenant, how] of [["wasm", "wasm"], ["blob", "blob"], ["cellwasm", "wasm"]]) {
   attempt(`keep ${how} memory between requests past the limit (${tenant})`, async () => {
