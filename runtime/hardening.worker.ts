@@ -89,6 +89,29 @@ function guardTerminal(): void {
   pin(TTY.prototype, "setRawMode", notAvailable("node:tty setRawMode (the process's terminal)"));
 }
 
+/**
+ * Deno's Web Locks are process-wide (measured: a worker saw another's held lock in `query()` and
+ * could not take it), so one tenant could hold the names another's locks use, forever, and read
+ * them. Every lock this worker asks for gets a random prefix of its own, and `query()` shows only
+ * those: the prototype's methods are pinned, so no receiver reaches the shared names.
+ */
+function guardLocks(): void {
+  const proto = (globalThis as Any).LockManager?.prototype;
+  if (!proto || typeof proto.request !== "function" || typeof proto.query !== "function") return;
+  const prefix = `${crypto.randomUUID()}:`;
+  const { request, query } = proto;
+  pin(proto, "request", function (this: Any, name: unknown, ...rest: unknown[]) {
+    return request.call(this, prefix + String(name), ...rest);
+  });
+  const own = (list: { name: string }[] = []) =>
+    list.filter((l) => l.name.startsWith(prefix))
+      .map((l) => ({ ...l, name: l.name.slice(prefix.length) }));
+  pin(proto, "query", async function (this: Any) {
+    const { held, pending } = await query.call(this);
+    return { held: own(held), pending: own(pending) };
+  });
+}
+
 /** Removes process-wide and cross-tenant powers from this worker's globals and node modules. */
 export function hardenWorker(): void {
   const g = globalThis as Any;
@@ -121,6 +144,7 @@ export function hardenWorker(): void {
     Object.freeze(NodeWorker.prototype);
   }
   guardTerminal();
+  guardLocks();
   // blob: URLs live in Deno's process-wide blob store until revoked: they outlive the worker
   // (measured: 512 MiB stayed after terminate(), readable from any worker), so a tenant could
   // keep memory no kill frees. Workers has no createObjectURL either.
