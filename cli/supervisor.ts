@@ -114,7 +114,14 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
   Deno.addSignalListener("SIGTERM", onTerm);
 
   const start = (): Child => {
-    const args = ["run", "-A", "--unstable-worker-options", "--unstable-net", MAIN.pathname];
+    const args = [
+      "run",
+      "-A",
+      "--no-prompt", // cli/permission_prompts.ts (its stdin is a pipe too)
+      "--unstable-worker-options",
+      "--unstable-net",
+      MAIN.pathname,
+    ];
     args.push(opts.command); // --unstable-net: reusePort
     args.push("--config", opts.config, "--no-supervise");
     if (port !== undefined) args.push("--port", String(port));

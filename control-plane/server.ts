@@ -3,6 +3,7 @@
  * admin API, behind one `Deno.serve`. `/_worky/*` goes to Hono; everything
  * else is tenant traffic and takes the ingress fast path.
  */
+import { assertNoPermissionPrompts } from "./permission_prompts.ts";
 import { Hono } from "hono";
 import type { WorkyConfig } from "./config/types.ts";
 import { openDatabase, type WorkyDatabase } from "./storage/database.ts";
@@ -90,6 +91,7 @@ export interface WorkyServer {
  * tenant has bundled and loaded; any failure stops what started and throws.
  */
 export async function startServer(options: ServerOptions): Promise<WorkyServer> {
+  assertNoPermissionPrompts(); // tenants run in this process: Deno must not ask the terminal
   const { config } = options;
   // a tenant that logs or fails on every request of a flood gets a bounded share of the log
   const logger = new TenantLogLimiter(

@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   ERR_UNAUTHORIZED: { status: 401, user: true },
   ERR_FORBIDDEN: { status: 403, user: true },
   ERR_PERMISSION_DENIED: { status: 403, user: true },
+  /** A server started where Deno could ask the terminal for a tenant's permissions (CLI). */
+  ERR_PERMISSION_PROMPTS: { status: 400, user: true },
   ERR_CONFLICT: { status: 409, user: true },
   ERR_PAYLOAD_TOO_LARGE: { status: 413, user: true },
   ERR_BUNDLE_INVALID: { status: 422, user: true },

@@ -145,6 +145,13 @@ export function hardenWorker(): void {
   }
   guardTerminal();
   guardLocks();
+  // an explicit request asks the operator's terminal where prompts are on (cli/permission_prompts.ts)
+  const permissions = Object.getPrototypeOf(D.permissions);
+  for (const m of ["request", "requestSync"]) {
+    if (typeof permissions?.[m] === "function") {
+      pin(permissions, m, notAvailable(`Deno.permissions.${m}()`));
+    }
+  }
   // blob: URLs live in Deno's process-wide blob store until revoked: they outlive the worker
   // (measured: 512 MiB stayed after terminate(), readable from any worker), so a tenant could
   // keep memory no kill frees. Workers has no createObjectURL either.

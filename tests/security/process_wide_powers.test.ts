@@ -3,7 +3,8 @@
  * host's cwd), signal handlers (the host's SIGINT/SIGTERM), process.kill of
  * the own pid (the host itself), node:worker_threads threads, and node's handle classes opening
  * the process's file descriptors by number (closing the host's made Deno panic) or its terminal,
- * and node's `fs` on the process's stdio descriptors (a raw line on the operator's log).
+ * node's `fs` on the process's stdio descriptors (a raw line on the operator's log), and
+ * `Deno.permissions.request` (a prompt on the operator's terminal).
  */
 import { afterAll, beforeAll, expect } from "vitest";
 import { ask, evilTenant } from "./_tenant.ts";
@@ -56,6 +57,11 @@ const f = evilTenant(
     fs.writeSync(fd, "forged line on the host's stdio\\n");
     return "written";
   }
+  if (how === "permission-request") { // would ask the operator's terminal, where prompts are on
+    const { state } = await Deno.permissions.request({ name: "read", path: "/etc/hostname" });
+    const sync = Object.getPrototypeOf(Deno.permissions).requestSync.call(Deno.permissions, { name: "env" });
+    return state + " " + sync.state;
+  }
   if (how === "thread") {
     const { EventEmitter } = await import("node:events");
     const wt = await import("node:worker_threads");
@@ -79,6 +85,7 @@ for (
     "tty",
     "tty-raw",
     "tty-write",
+    "permission-request",
     "fd-0",
     "fd-1",
     "fd-2",
