@@ -120,6 +120,9 @@ export function hardenWorker(): void {
   pin(D, "addSignalListener", notAvailable("Deno.addSignalListener()"));
   pin(D, "removeSignalListener", notAvailable("Deno.removeSignalListener()"));
   const p = process as Any;
+  // the host process's command line is the host's (an embedding program's own arguments)
+  pin(D, "args", Object.freeze([]));
+  p.argv = ["deno", "worker.js"];
   pin(p, "kill", notAvailable("process.kill()"));
   pin(p, "chdir", notAvailable("process.chdir()"));
   for (const method of ["on", "addListener", "once", "prependListener", "prependOnceListener"]) {

@@ -1,6 +1,12 @@
-/** A tenant reads the host's environment: Deno.env, node:process env. */
+/**
+ * A tenant reads the host's environment: Deno.env, node:process env, and the host process's
+ * command line (`Deno.args` and `process.argv` showed it in a worker, measured: an embedding
+ * program's own arguments, which may carry what the operator passed it).
+ */
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { ask, evilTenant } from "./_tenant.ts";
+import { writeTree } from "../_helpers/fixture.ts";
+import { serveWorky } from "../_helpers/worky_process.ts";
 import { attempt } from "./_summary.ts";
 
 Deno.env.set("WORKY_TEST_HOST_SECRET", "host-env-secret");
@@ -28,3 +34,22 @@ for (const how of ["get", "all", "node"]) {
     expect(String(body.message)).toMatch(/Requires env access/);
   });
 }
+
+// in a real `worky serve` (its server process's command line names the config, the port…)
+attempt("read the host's command line (Deno.args, process.argv)", async () => {
+  const dir = await writeTree({
+    "worky.toml": `[server]\ndata_dir = "state"\n[tenants.t]\nmodule = "t.ts"\nroutes = ["*/*"]\n`,
+    "t.ts": `import process from "node:process";
+      export default { fetch: () => Response.json([Deno.args, process.argv, process.execArgv]) };`,
+  });
+  const worky = await serveWorky(`${dir}/worky.toml`);
+  try {
+    const [args, argv, execArgv] = await (await fetch(`${worky.url}/`)).json();
+    expect(args).toEqual([]);
+    expect(execArgv).toEqual([]);
+    expect(JSON.stringify(argv)).not.toMatch(/worky\.toml|serve|main\.ts/);
+  } finally {
+    await worky.stop("SIGTERM");
+    await Deno.remove(dir, { recursive: true });
+  }
+}, 30_000);
