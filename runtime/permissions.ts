@@ -18,6 +18,31 @@ export const PERMISSION_KEYS = [
   "import",
 ] as const;
 
+/**
+ * The `sys` names a tenant may hold: Deno's, but for the two that reach the whole process
+ * (measured on Deno 2.9.6 from a worker): `inspector` (`node:inspector` opens the process's
+ * debugger, every isolate's, the host's included, and a session on its own isolate reads the
+ * closures behind Worky's guards) and `setPriority` (`os.setPriority` renices any thread, the
+ * host's main thread too). `sys = true` grants exactly these.
+ */
+export const TENANT_SYS_NAMES: readonly string[] = Object.freeze([
+  "hostname",
+  "osRelease",
+  "osUptime",
+  "loadavg",
+  "networkInterfaces",
+  "systemMemoryInfo",
+  "uid",
+  "gid",
+  "cpus",
+  "homedir",
+  "getegid",
+  "username",
+  "statfs",
+  "getPriority",
+  "userInfo",
+]);
+
 /** No permission at all. */
 export const NO_PERMISSIONS: WorkerPermissions = Object.freeze({
   read: false,
@@ -31,7 +56,8 @@ export const NO_PERMISSIONS: WorkerPermissions = Object.freeze({
 });
 
 /**
- * Builds explicit worker permissions; a missing key is denied, never inherited.
+ * Builds explicit worker permissions; a missing key is denied, never inherited, and `sys` is
+ * never wider than {@link TENANT_SYS_NAMES} (the config loader refuses other names).
  *
  * @example
  * ```ts
@@ -46,6 +72,8 @@ export function toWorkerPermissions(config: Partial<WorkerPermissions>): WorkerP
     const grant = config[key];
     out[key] = Array.isArray(grant) ? [...grant] : grant === true;
   }
+  if (out.sys === true) out.sys = [...TENANT_SYS_NAMES];
+  else if (Array.isArray(out.sys)) out.sys = out.sys.filter((n) => TENANT_SYS_NAMES.includes(n));
   return out;
 }
 

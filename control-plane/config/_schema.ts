@@ -10,6 +10,7 @@
  * @module
  */
 
+import { TENANT_SYS_NAMES } from "../../runtime/permissions.ts";
 import { z } from "zod";
 import { findConflicts } from "../routing/route_table.ts";
 import { parseRoute } from "../routing/route.ts";
@@ -162,7 +163,19 @@ export const permissionsSchema = z.strictObject({
   env: grant("env"),
   run: grant("run"),
   ffi: grant("ffi"),
-  sys: grant("sys"),
+  sys: grant("sys").refine(
+    (g) => !Array.isArray(g) || g.every((n) => TENANT_SYS_NAMES.includes(n)),
+    {
+      error: (iss) => {
+        const bad = (iss.input as string[]).find((n) => !TENANT_SYS_NAMES.includes(n));
+        return `${JSON.stringify(bad)} can't be granted to a tenant (` +
+          (bad === "inspector" || bad === "setPriority"
+            ? "it reaches the whole Worky process"
+            : "not one of Deno's sys names") +
+          `); grantable: ${TENANT_SYS_NAMES.join(", ")}`;
+      },
+    },
+  ),
   import: grant("import"),
 });
 

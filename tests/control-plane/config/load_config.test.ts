@@ -430,6 +430,21 @@ describe("loadConfig: invalid files", () => {
     ]);
   });
 
+  it("reports sys names a tenant can't hold (process-wide) and unknown ones", async () => {
+    const grantable =
+      "grantable: hostname, osRelease, osUptime, loadavg, networkInterfaces, systemMemoryInfo, uid, gid, cpus, homedir, getegid, username, statfs, getPriority, userInfo";
+    expect(
+      await errors(toml(...TENANT_A, "[tenants.a.permissions]", 'sys = ["hostname", "inspector"]')),
+    ).toEqual([
+      `worky.toml:5: tenants.a.permissions.sys: "inspector" can't be granted to a tenant (it reaches the whole Worky process); ${grantable}`,
+    ]);
+    expect(
+      await errors(toml(...TENANT_A, "[tenants.a.permissions]", 'sys = ["uptime"]')),
+    ).toEqual([
+      `worky.toml:5: tenants.a.permissions.sys: "uptime" can't be granted to a tenant (not one of Deno's sys names); ${grantable}`,
+    ]);
+  });
+
   it("reports bad TOML syntax with its line", async () => {
     const lines = await errors(toml(...TENANT_A, "kv = [", '"A" "B"]'));
     expect(lines).toHaveLength(1);
