@@ -43,6 +43,20 @@ export const TENANT_SYS_NAMES: readonly string[] = Object.freeze([
   "userInfo",
 ]);
 
+/**
+ * Environment variables no tenant reads, whatever its `env` grant: Worky's own (`WORKY_*`: the
+ * secrets key, a database URL with its token…) and Deno's registry tokens. A tenant in this
+ * process shares the process's environment (measured: `env = true` read `WORKY_SECRET_KEY`).
+ */
+export function isReservedEnv(name: string): boolean {
+  return name.toUpperCase().startsWith("WORKY_") || name.toUpperCase() === "DENO_AUTH_TOKENS";
+}
+
+/** The host's environment variable names (the control plane runs with every permission). */
+function hostEnvNames(): string[] {
+  return Object.keys(Deno.env.toObject());
+}
+
 /** No permission at all. */
 export const NO_PERMISSIONS: WorkerPermissions = Object.freeze({
   read: false,
@@ -56,8 +70,9 @@ export const NO_PERMISSIONS: WorkerPermissions = Object.freeze({
 });
 
 /**
- * Builds explicit worker permissions; a missing key is denied, never inherited, and `sys` is
- * never wider than {@link TENANT_SYS_NAMES} (the config loader refuses other names).
+ * Builds explicit worker permissions; a missing key is denied, never inherited, `sys` is never
+ * wider than {@link TENANT_SYS_NAMES} and `env` never names a reserved variable
+ * ({@link isReservedEnv}; the config loader refuses both kinds of name).
  *
  * @example
  * ```ts
@@ -66,12 +81,19 @@ export const NO_PERMISSIONS: WorkerPermissions = Object.freeze({
  * console.log(p.read, p.net); // false ["api.example.com:443"]
  * ```
  */
-export function toWorkerPermissions(config: Partial<WorkerPermissions>): WorkerPermissions {
+export function toWorkerPermissions(
+  config: Partial<WorkerPermissions>,
+  envNames: () => string[] = hostEnvNames,
+): WorkerPermissions {
   const out = {} as WorkerPermissions;
   for (const key of PERMISSION_KEYS) {
     const grant = config[key];
     out[key] = Array.isArray(grant) ? [...grant] : grant === true;
   }
+  // `env = true`: every variable the process has now but the reserved ones
+  if (out.env === true) out.env = envNames().filter((n) => !isReservedEnv(n)).sort();
+  else if (Array.isArray(out.env)) out.env = out.env.filter((n) => !isReservedEnv(n));
+  if (Array.isArray(out.env) && out.env.length === 0) out.env = false;
   if (out.sys === true) out.sys = [...TENANT_SYS_NAMES];
   else if (Array.isArray(out.sys)) out.sys = out.sys.filter((n) => TENANT_SYS_NAMES.includes(n));
   return out;

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { TENANT_SYS_NAMES } from "../../runtime/permissions.ts";
+import { isReservedEnv, TENANT_SYS_NAMES } from "../../runtime/permissions.ts";
 import { z } from "zod";
 import { findConflicts } from "../routing/route_table.ts";
 import { parseRoute } from "../routing/route.ts";
@@ -160,7 +160,16 @@ export const permissionsSchema = z.strictObject({
   read: grant("read"),
   write: grant("write"),
   net: grant("net"),
-  env: grant("env"),
+  env: grant("env").refine(
+    (g) => !Array.isArray(g) || !g.some(isReservedEnv),
+    {
+      error: (iss) =>
+        `${
+          JSON.stringify((iss.input as string[]).find(isReservedEnv))
+        } is Worky's own (WORKY_* and DENO_AUTH_TOKENS are never given to a tenant); ` +
+        `pass a value to the tenant with [tenants.<name>] vars or worky secret put`,
+    },
+  ),
   run: grant("run"),
   ffi: grant("ffi"),
   sys: grant("sys").refine(

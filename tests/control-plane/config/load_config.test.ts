@@ -445,6 +445,16 @@ describe("loadConfig: invalid files", () => {
     ]);
   });
 
+  it("reports env names a tenant can't hold (Worky's own)", async () => {
+    expect(
+      await errors(
+        toml(...TENANT_A, "[tenants.a.permissions]", 'env = ["TZ", "WORKY_SECRET_KEY"]'),
+      ),
+    ).toEqual([
+      `worky.toml:5: tenants.a.permissions.env: "WORKY_SECRET_KEY" is Worky's own (WORKY_* and DENO_AUTH_TOKENS are never given to a tenant); pass a value to the tenant with [tenants.<name>] vars or worky secret put`,
+    ]);
+  });
+
   it("reports bad TOML syntax with its line", async () => {
     const lines = await errors(toml(...TENANT_A, "kv = [", '"A" "B"]'));
     expect(lines).toHaveLength(1);
