@@ -21,6 +21,7 @@ import { cellHeapMb, cellPermissionFlags, cellRssGrowthMb } from "./cell_flags.t
 import { CellProcess } from "./cell_process.ts";
 import { CellDeployment } from "./cell_deployment.ts";
 import { CellMoves } from "./cell_moves.ts";
+import { localFilePath } from "../storage/database.ts";
 import type { Resolver } from "../../runtime/egress.ts";
 import type { EgressProxyRegistry } from "../../runtime/runtime.ts";
 
@@ -247,13 +248,13 @@ export class CellLauncher {
 
 /** The database file a cell opens (null for a libSQL server); `:memory:` can't be shared. */
 function localDbFile(url: string, tenant: string): string | null {
-  if (url === ":memory:" || url === "file::memory:") {
+  const path = localFilePath(url);
+  if (path === ":memory:") {
     throw new WorkyError(
       "ERR_CONFIG_INVALID",
       `tenant "${tenant}" runs in a cell, which needs a database file or server ` +
         `(db_url is ${url}: a private in-memory database)`,
     );
   }
-  const m = /^file:(?:\/\/[^/?#]*)?([^?#]*)/i.exec(url);
-  return m ? decodeURIComponent(m[1]) : null;
+  return path;
 }

@@ -55,6 +55,7 @@ import { describeValue } from "./_values.ts";
 import { formatKeyPath, indexTomlLines } from "./_toml_lines.ts";
 import type { PermissionsConfig, ServerConfig, TenantConfig, WorkyConfig } from "./types.ts";
 import { checkRegistrySpec, isRegistrySpec } from "../registry/registry_config.ts";
+import { localFilePath } from "../storage/database.ts";
 
 export {
   BINDING_KEYS,
@@ -132,6 +133,38 @@ function missingModules(
   return issues;
 }
 
+/**
+ * `read`/`write` grants that reach Worky's own files: its data folder (the database, the
+ * secrets key `secret.key`, the cells' sockets) or a database file elsewhere. A tenant that
+ * could read them would read every tenant's KV, secrets and objects.
+ */
+function grantsOverWorkyFiles(data: ConfigFile, dir: string, env: ParseConfigOptions["env"]) {
+  const server = toServer(data.server, dir, env);
+  const own = [server.dataDir];
+  const db = localFilePath(server.dbUrl);
+  if (db && db !== ":memory:") own.push(resolve(dir, db));
+  const within = (inner: string, outer: string) =>
+    inner === outer || inner.startsWith(outer.endsWith("/") ? outer : `${outer}/`);
+  const issues: ConfigIssue[] = [];
+  for (const [name, tenant] of Object.entries(data.tenants)) {
+    for (const key of ["read", "write"] as const) {
+      const grant = tenant.permissions[key];
+      const paths = grant === true ? ["/"] : Array.isArray(grant) ? grant : [];
+      const hit = paths.map((p) => resolve(dir, p)).find((p) =>
+        own.some((o) => within(o, p) || within(p, o))
+      );
+      if (hit === undefined) continue;
+      issues.push({
+        path: ["tenants", name, "permissions", key],
+        message: `${grant === true ? "true" : JSON.stringify(hit)} would give the tenant ` +
+          `Worky's own files (${own.join(", ")}: the database and the secrets key); ` +
+          `list the folders it needs instead`,
+      });
+    }
+  }
+  return issues;
+}
+
 function resolvePermissions(
   permissions: PermissionsConfig,
   dir: string,
@@ -186,6 +219,7 @@ function validate(
   const issues = [
     ...(result.success ? [] : toConfigIssues(result.error.issues)),
     ...missingModules(doc, dir, opts.fileExists ?? defaultFileExists),
+    ...(result.success ? grantsOverWorkyFiles(result.data, dir, opts.env) : []),
   ];
   if (issues.length > 0 || !result.success) {
     const lines = issues

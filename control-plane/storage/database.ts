@@ -177,8 +177,14 @@ export function databaseFileUrl(path: string): string {
 /**
  * The local file path of a `file:` URL (percent-decoded, as libSQL reads it),
  * `":memory:"` for an in-memory database, or null for a server URL.
+ *
+ * @example
+ * ```ts
+ * import { localFilePath } from "./database.ts";
+ * console.log(localFilePath("file:/srv/worky.db"), localFilePath("libsql://db.example")); // "/srv/worky.db" null
+ * ```
  */
-function localFilePath(url: string): string | null {
+export function localFilePath(url: string): string | null {
   if (url === ":memory:") return ":memory:";
   const match = /^file:(?:\/\/([^/?#]*))?([^?#]*)/i.exec(url);
   if (match === null) return null;

@@ -455,6 +455,29 @@ describe("loadConfig: invalid files", () => {
     ]);
   });
 
+  it("reports read and write grants that reach Worky's own files (data folder, database)", async () => {
+    const lines = await errors(
+      toml(
+        '[server]\ndata_dir = "state"\ndb_url = "file:/var/lib/worky/w.db"',
+        ...TENANT_A,
+        "[tenants.a.permissions]",
+        "read = true",
+        'write = ["./state/cache"]',
+        "[tenants.b]",
+        'module = "mod.ts"',
+        'routes = ["b.localhost/*"]',
+        "[tenants.b.permissions]",
+        'read = ["/var/lib"]',
+      ),
+    );
+    const own = `${dir}/state, /var/lib/worky/w.db: the database and the secrets key`;
+    expect(lines).toEqual([
+      `worky.toml:8: tenants.a.permissions.read: true would give the tenant Worky's own files (${own}); list the folders it needs instead`,
+      `worky.toml:9: tenants.a.permissions.write: "${dir}/state/cache" would give the tenant Worky's own files (${own}); list the folders it needs instead`,
+      `worky.toml:14: tenants.b.permissions.read: "/var/lib" would give the tenant Worky's own files (${own}); list the folders it needs instead`,
+    ]);
+  });
+
   it("reports bad TOML syntax with its line", async () => {
     const lines = await errors(toml(...TENANT_A, "kv = [", '"A" "B"]'));
     expect(lines).toHaveLength(1);
