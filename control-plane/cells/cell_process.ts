@@ -12,6 +12,7 @@
 import type { LogEntry, Logger } from "../../runtime/logger.ts";
 import { WorkyError } from "../../runtime/errors.ts";
 import { canIdle, demoteToIdle, priorityPrefix } from "../../runtime/memory/cpu_priority.ts";
+import { rssFromStatm } from "../../runtime/memory/memory_watchdog.ts";
 import {
   CELL_FAILED_FIELD,
   CELL_MARK_FIELD,
@@ -61,18 +62,17 @@ export interface CellProcessOptions {
   idle?: boolean;
   /** RSS growth over its first serving moment that gets a run killed, MiB (0 or unset: none). */
   rssGrowthMb?: number;
-  /** Reads a process's RSS in bytes (default: `/proc/<pid>/statm`; undefined where unreadable). */
-  readRss?: (pid: number) => number | undefined;
-  /** How often a busy run's RSS is read, ms (default 50; an idle one's once a second). */
-  rssIntervalMs?: number;
 }
 
-/** A process's RSS from `/proc/<pid>/statm` (Linux), in bytes. */
-export function procRss(pid: number): number | undefined {
+/** A busy cell's RSS is read this often, ms (an idle one's once a second). */
+const RSS_INTERVAL_MS = 50;
+
+/** A process's RSS in bytes (Linux), undefined where unreadable (not Linux, or it is gone). */
+function processRss(pid: number): number | undefined {
   try {
-    return Number(Deno.readTextFileSync(`/proc/${pid}/statm`).split(" ")[1]) * 4096;
+    return rssFromStatm(Deno.readTextFileSync(`/proc/${pid}/statm`));
   } catch {
-    return undefined; // not Linux, or it is gone
+    return undefined;
   }
 }
 
@@ -238,15 +238,14 @@ export class CellProcess {
   /** Kills `run` once its RSS grew `rssGrowthMb` over what it had when it began serving. */
   #capMemory(run: Incarnation) {
     const capMb = this.#o.rssGrowthMb ?? 0;
-    const read = this.#o.readRss ?? procRss;
-    const start = read(run.pid);
+    const start = processRss(run.pid);
     if (capMb <= 0 || start === undefined) return;
     let lastRead = performance.now();
     const timer = setInterval(() => {
       const now = performance.now();
       if (!this.busy() && now - lastRead < 1000) return;
       lastRead = now;
-      const rss = read(run.pid);
+      const rss = processRss(run.pid);
       if (run.exit || rss === undefined) return clearInterval(timer);
       const grewMb = Math.round((rss - start) / MiB);
       if (grewMb <= capMb) return;
@@ -255,7 +254,7 @@ export class CellProcess {
         `over the ${capMb} MiB its limits.memory_mb allows (the heap cap plus 64 MiB; memory ` +
         `outside the JS heap, like WebAssembly memories and Blobs, counts); the cell was restarted`;
       run.kill(`its RSS grew by ${grewMb} MiB (cap ${capMb} MiB)`);
-    }, this.#o.rssIntervalMs ?? 50);
+    }, RSS_INTERVAL_MS);
     Deno.unrefTimer(timer as unknown as number);
     run.status.finally(() => clearInterval(timer));
   }

@@ -20,6 +20,11 @@
  * supervisor restarts the server at once instead of waiting for the abort). During that window
  * nobody else is blamed for the growth (a healthy worker starved of CPU is silent too).
  *
+ * Memory outside V8's heap (WebAssembly memories, Blob bytes) never shows in a worker's heap
+ * sampler, however the tenant yields; so each sample also charges the RSS change since the last
+ * one to the workers active in between, and over the budget the most-charged worker past its own
+ * limit is stopped when no silent one is to blame (see {@link MemoryWatchdog.tick}).
+ *
  * Memory the host isolate holds in ArrayBuffers is nobody's loop (`Deno.memoryUsage().external`:
  * above all big response bodies a worker handed over, freed only at the host's next full GC), so
  * budget and growth are judged on RSS minus it. Measured: four 8 MiB answers in flight pushed a
@@ -59,9 +64,13 @@ interface Silence {
   minRss: number;
 }
 
+/** The RSS in a `/proc/<pid>/statm` text (its second field, in 4 KiB pages), in bytes. */
+export function rssFromStatm(text: string): number {
+  return Number(text.split(" ")[1]) * 4096;
+}
+
 /** Reads this process's RSS from /proc/self/statm through a kept-open file (Linux). */
 export function statmRss(): () => number {
-  const page = 4096;
   let file: Deno.FsFile | undefined;
   const buf = new Uint8Array(128);
   const decoder = new TextDecoder();
@@ -73,9 +82,7 @@ export function statmRss(): () => number {
   return () => {
     file!.seekSync(0, Deno.SeekMode.Start);
     const n = file!.readSync(buf) ?? 0;
-    const text = decoder.decode(buf.subarray(0, n));
-    return Number(text.slice(text.indexOf(" ") + 1, text.indexOf(" ", text.indexOf(" ") + 1))) *
-      page;
+    return rssFromStatm(decoder.decode(buf.subarray(0, n)));
   };
 }
 
