@@ -61,6 +61,28 @@ export default {
 `;
 }
 
+/** vitest's `beforeAll`/`afterAll`, passed in by the test file. */
+export interface Hooks {
+  beforeAll(fn: () => unknown, timeout?: number): void;
+  afterAll(fn: () => unknown): void;
+}
+
+/**
+ * A fixture for a test file with `tenants` (see startTenants): returns a getter for it and
+ * registers its start and stop hooks.
+ */
+export function tenantsFixture(
+  tenants: Record<string, TenantDef> | (() => Record<string, TenantDef>),
+  hooks: Hooks,
+): () => Fixture {
+  let f: Fixture | undefined;
+  hooks.beforeAll(async () => {
+    f = await startTenants(typeof tenants === "function" ? tenants() : tenants);
+  }, 30_000);
+  hooks.afterAll(() => f?.close());
+  return () => f!;
+}
+
 /**
  * One-tenant fixture for a test file: `evil` runs `attack` (see attackModule);
  * returns a getter for the fixture and registers start/stop hooks.
@@ -68,13 +90,9 @@ export default {
 export function evilTenant(
   attack: string | (() => string),
   toml = "",
-  hooks: { beforeAll(fn: () => unknown): void; afterAll(fn: () => unknown): void },
+  hooks: Hooks,
 ): () => Fixture {
-  let f: Fixture | undefined;
-  hooks.beforeAll(async () => {
-    const source = typeof attack === "string" ? attack : attack();
-    f = await startTenants({ evil: { module: attackModule(source), toml } });
-  });
-  hooks.afterAll(() => f?.close());
-  return () => f!;
+  return tenantsFixture(() => ({
+    evil: { module: attackModule(typeof attack === "string" ? attack : attack()), toml },
+  }), hooks);
 }

@@ -4,8 +4,7 @@
  * program's own arguments, which may carry what the operator passed it).
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import type { Fixture } from "../_helpers/fixture.ts";
-import { ask, attackModule, evilTenant, startTenants } from "./_tenant.ts";
+import { ask, attackModule, evilTenant, tenantsFixture } from "./_tenant.ts";
 import { writeTree } from "../_helpers/fixture.ts";
 import { serveWorky } from "../_helpers/worky_process.ts";
 import { attempt } from "./_summary.ts";
@@ -56,29 +55,25 @@ attempt("read the host's command line (Deno.args, process.argv)", async () => {
 }, 30_000);
 
 // a tenant its operator granted `env = true` still never reads Worky's own variables
-let granted: Fixture;
-beforeAll(async () => {
-  granted = await startTenants({
-    envy: {
-      module: attackModule(`
-        const how = new URL(request.url).searchParams.get("how");
-        if (how === "path") return typeof Deno.env.get("PATH");
-        const p = (await import("node:process")).default;
-        return how === "node" ? p.env.WORKY_TEST_HOST_SECRET : Deno.env.get("WORKY_TEST_HOST_SECRET");
-      `),
-      toml: `[tenants.envy.permissions]\nenv = true\n`,
-    },
-  });
-}, 30_000);
-afterAll(() => granted?.close());
+const granted = tenantsFixture({
+  envy: {
+    module: attackModule(`
+      const how = new URL(request.url).searchParams.get("how");
+      if (how === "path") return typeof Deno.env.get("PATH");
+      const p = (await import("node:process")).default;
+      return how === "node" ? p.env.WORKY_TEST_HOST_SECRET : Deno.env.get("WORKY_TEST_HOST_SECRET");
+    `),
+    toml: `[tenants.envy.permissions]\nenv = true\n`,
+  },
+}, { beforeAll, afterAll });
 
 it("control: env = true reads the rest of the environment", async () => {
-  expect((await ask(granted, "envy", "/?how=path")).body).toEqual({ ok: true, value: "string" });
+  expect((await ask(granted(), "envy", "/?how=path")).body).toEqual({ ok: true, value: "string" });
 });
 
 for (const how of ["deno", "node"]) {
   attempt(`env = true: read Worky's own variables (${how})`, async () => {
-    const { body } = await ask(granted, "envy", `/?how=${how}`);
+    const { body } = await ask(granted(), "envy", `/?how=${how}`);
     expect(JSON.stringify(body)).not.toContain("host-env-secret");
     expect(body.ok).toBe(false);
     expect(String(body.message)).toMatch(/Requires env access to "WORKY_TEST_HOST_SECRET"/);

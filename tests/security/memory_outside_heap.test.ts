@@ -7,8 +7,7 @@
  * control plane caps the cell's RSS). Before those two rules it kept all of it.
  */
 import { afterAll, beforeAll, expect } from "vitest";
-import type { Fixture } from "../_helpers/fixture.ts";
-import { ask, attackModule, startTenants } from "./_tenant.ts";
+import { ask, attackModule, tenantsFixture } from "./_tenant.ts";
 import { attempt } from "./_summary.ts";
 
 const ATTACK = attackModule(`
@@ -44,27 +43,23 @@ const ATTACK = attackModule(`
 `);
 const LIMITS = `memory_mb = 48\n`;
 
-let f: Fixture;
-beforeAll(async () => {
-  f = await startTenants({
-    grow: { module: ATTACK, toml: `[tenants.grow.limits]\n${LIMITS}` },
-    wasm: { module: ATTACK, toml: `[tenants.wasm.limits]\n${LIMITS}` },
-    blob: { module: ATTACK, toml: `[tenants.blob.limits]\n${LIMITS}` },
-    cellwasm: { module: ATTACK, toml: `[tenants.cellwasm.limits]\n${LIMITS}isolation = "cell"\n` },
-    good: { module: attackModule(`return "good";`) },
-  });
-}, 30_000);
-afterAll(() => f?.close());
+const f = tenantsFixture({
+  grow: { module: ATTACK, toml: `[tenants.grow.limits]\n${LIMITS}` },
+  wasm: { module: ATTACK, toml: `[tenants.wasm.limits]\n${LIMITS}` },
+  blob: { module: ATTACK, toml: `[tenants.blob.limits]\n${LIMITS}` },
+  cellwasm: { module: ATTACK, toml: `[tenants.cellwasm.limits]\n${LIMITS}isolation = "cell"\n` },
+  good: { module: attackModule(`return "good";`) },
+}, { beforeAll, afterAll });
 
 attempt("grow a WebAssembly memory past the limit within one request", async () => {
-  const { status, body } = await ask(f, "grow");
+  const { status, body } = await ask(f(), "grow");
   expect(status).toBe(503);
   expect((body.error as { code: string }).code).toBe("ERR_TENANT_MEMORY");
-  expect((await ask(f, "good")).body).toEqual({ ok: true, value: "good" });
+  expect((await ask(f(), "good")).body).toEqual({ ok: true, value: "good" });
 }, 60_000);
 
 attempt("keep memory past the worker's life in a blob: URL", async () => {
-  const { status, body } = await ask(f, "blob", "/?how=blob-url");
+  const { status, body } = await ask(f(), "blob", "/?how=blob-url");
   expect(status).toBe(200);
   expect(body.value).toBe(0); // neither URL.createObjectURL made one
 });
@@ -73,17 +68,19 @@ for (const [tenant, how] of [["wasm", "wasm"], ["blob", "blob"], ["cellwasm", "w
   attempt(`keep ${how} memory between requests past the limit (${tenant})`, async () => {
     let most = 0;
     for (let i = 0; i < 24; i++) { // 64 MiB each: 1.5 GiB if nothing stopped it
-      const { status, body } = await ask(f, tenant, `/?how=${how}`);
+      const { status, body } = await ask(f(), tenant, `/?how=${how}`);
       expect([200, 503]).toContain(status); // 503: stopped while it answered
       if (status === 200) most = Math.max(most, Number(body.value));
     }
     // stopped, its memory freed: in a cell at its cap (heap cap + 64 MiB); in-process once the
     // process passes its budget (every tenant's memory_mb + 128 MiB)
     expect(most).toBeLessThanOrEqual(768);
-    expect(f.logger.entries.some((e) =>
-      e.tenant === tenant && /memory/i.test(e.msg) &&
-      /limits.memory_mb/.test(e.msg)
-    )).toBe(true);
-    expect((await ask(f, "good")).body).toEqual({ ok: true, value: "good" });
+    expect(
+      f().logger.entries.some((e) =>
+        e.tenant === tenant && /memory/i.test(e.msg) &&
+        /limits.memory_mb/.test(e.msg)
+      ),
+    ).toBe(true);
+    expect((await ask(f(), "good")).body).toEqual({ ok: true, value: "good" });
   }, 60_000);
 }

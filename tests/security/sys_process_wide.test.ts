@@ -6,50 +6,45 @@
  * names still work.
  */
 import { afterAll, beforeAll, expect, test } from "vitest";
-import type { Fixture } from "../_helpers/fixture.ts";
-import { ask, attackModule, startTenants } from "./_tenant.ts";
+import { ask, attackModule, tenantsFixture } from "./_tenant.ts";
 import { attempt } from "./_summary.ts";
 
-let f: Fixture;
-beforeAll(async () => {
-  f = await startTenants({
-    sys: {
-      module: attackModule(`
-        const how = new URL(request.url).searchParams.get("how");
-        if (how === "hostname") return typeof Deno.hostname();
-        if (how === "session") { // its own isolate's debugger: a closure's [[Scopes]] are readable
-          const inspector = await import("node:inspector");
-          const s = new inspector.Session();
-          s.connect();
-          return await new Promise((ok, fail) =>
-            s.post("Runtime.evaluate", { expression: "1 + 1" }, (e, r) => e ? fail(e) : ok(r.result.value)));
-        }
-        if (how === "open") { // the process's debugger, on a port
-          const inspector = await import("node:inspector");
-          inspector.open(0, "127.0.0.1");
-          return inspector.url() ?? "opened";
-        }
-        if (how === "setPriority") {
-          const os = await import("node:os");
-          os.setPriority(Deno.pid, 19); // the host's main thread
-          return "reniced";
-        }
-      `),
-      toml: `[tenants.sys.permissions]\nsys = true\nnet = true\n`,
-    },
-  });
-}, 30_000);
-afterAll(() => f?.close());
+const f = tenantsFixture({
+  sys: {
+    module: attackModule(`
+      const how = new URL(request.url).searchParams.get("how");
+      if (how === "hostname") return typeof Deno.hostname();
+      if (how === "session") { // its own isolate's debugger: a closure's [[Scopes]] are readable
+        const inspector = await import("node:inspector");
+        const s = new inspector.Session();
+        s.connect();
+        return await new Promise((ok, fail) =>
+          s.post("Runtime.evaluate", { expression: "1 + 1" }, (e, r) => e ? fail(e) : ok(r.result.value)));
+      }
+      if (how === "open") { // the process's debugger, on a port
+        const inspector = await import("node:inspector");
+        inspector.open(0, "127.0.0.1");
+        return inspector.url() ?? "opened";
+      }
+      if (how === "setPriority") {
+        const os = await import("node:os");
+        os.setPriority(Deno.pid, 19); // the host's main thread
+        return "reniced";
+      }
+    `),
+    toml: `[tenants.sys.permissions]\nsys = true\nnet = true\n`,
+  },
+}, { beforeAll, afterAll });
 
 test("control: the other sys names still work", async () => {
-  expect((await ask(f, "sys", "/?how=hostname")).body).toEqual({ ok: true, value: "string" });
+  expect((await ask(f(), "sys", "/?how=hostname")).body).toEqual({ ok: true, value: "string" });
 });
 
 for (const how of ["session", "open", "setPriority"]) {
   attempt(
     `sys = true: ${how === "setPriority" ? "renice the host" : `node:inspector ${how}`}`,
     async () => {
-      const { body } = await ask(f, "sys", `/?how=${how}`);
+      const { body } = await ask(f(), "sys", `/?how=${how}`);
       expect(body.ok, JSON.stringify(body)).toBe(false);
       expect(String(body.message)).toMatch(/Requires sys access to "(inspector|setPriority)"/);
     },
