@@ -1,4 +1,7 @@
-/** A tenant reads files outside its bundle: a host file, its own source, /etc/passwd, via node:fs. */
+/**
+ * A tenant reads files outside its bundle: a host file, its own source, /etc/passwd, via Deno,
+ * node:fs and `fetch` of a `file:` URL.
+ */
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { ask, evilTenant } from "./_tenant.ts";
 import { attempt } from "./_summary.ts";
@@ -9,6 +12,7 @@ const f = evilTenant(
   () => `
   const path = new URL(request.url).searchParams.get("p");
   if (new URL(request.url).pathname === "/node") return (await import("node:fs")).readFileSync(path, "utf8");
+  if (new URL(request.url).pathname === "/fetch") return await (await fetch("file://" + path)).text();
   return await Deno.readTextFile(path);
 `,
   "",
@@ -20,11 +24,15 @@ it("control: the host can read the file", () => {
 });
 
 for (const [label, path] of [["a host file", secret], ["/etc/passwd", "/etc/passwd"]] as const) {
-  for (const api of ["/", "/node"]) {
-    attempt(`read ${label} with ${api === "/" ? "Deno.readTextFile" : "node:fs"}`, async () => {
+  for (
+    const [api, how] of [["/", "Deno.readTextFile"], ["/node", "node:fs"], ["/fetch", "fetch"]]
+  ) {
+    attempt(`read ${label} with ${how}`, async () => {
       const { body } = await ask(f(), "evil", `${api}?p=${encodeURIComponent(path)}`);
       expect(body.ok).toBe(false);
-      expect(String(body.message)).toMatch(/Requires read access|NotCapable|permission/i);
+      expect(String(body.message)).toMatch(
+        /Requires read access|NotCapable|permission|not allowed/i,
+      );
     });
   }
 }
