@@ -119,6 +119,12 @@ export class MemoryWatchdog {
   /** Each worker's message count at the last tick: a change means it was active since. */
   readonly #seen = new Map<WatchedWorker, number>();
   #lastRss: number | undefined;
+  /**
+   * Set by a silent worker's stop: its thread may run on (Deno can't stop synchronous code), and
+   * then every later growth is its own, not the active workers'. Cleared once the process is
+   * back within its budget.
+   */
+  #zombieMayGrow = false;
   /** After a kill: watch for a runaway thread until `until`. */
   #afterKill: { tenant: string; rss: number; until: number } | undefined;
   /** Logger for kills and runaways (set by the Runtime). */
@@ -178,8 +184,9 @@ export class MemoryWatchdog {
    * tenant keeps outside V8's heap, where its heap sampler can't see it (WebAssembly memories,
    * Blob bytes: measured, a 48 MiB tenant kept 1 GiB of them over 16 requests), piles up on
    * its worker. Charges are cleared by a kill (the growth was mostly the stopped worker's; none
-   * is charged while a runaway is watched) and whenever the process is back within the slack
-   * of its baseline.
+   * is charged while a runaway is watched, nor after a silent worker's stop until the process
+   * is back within its budget: its thread may still be allocating) and whenever the process is
+   * back within the slack of its baseline.
    */
   tick(): WatchedWorker | undefined {
     const now = this.#now();
@@ -221,6 +228,7 @@ export class MemoryWatchdog {
     // a worker under which the process grew less than its own limit is a busy one, not a loop
     // (measured: four 8 MiB answers on a starved core looked silent and grew 32 MiB)
     if (culprit && grew >= limitOf(culprit)) {
+      this.#zombieMayGrow = true;
       return this.#stop(
         culprit,
         rss,
@@ -229,6 +237,7 @@ export class MemoryWatchdog {
         `worker ran without yielding while the process grew by ${Math.round(grew / MiB)} MiB`,
       );
     }
+    if (this.#zombieMayGrow) return undefined;
     let charged: WatchedWorker | undefined;
     let most = 0;
     for (const [w, c] of this.#charge) if (c > most) [charged, most] = [w, c];
@@ -271,13 +280,15 @@ export class MemoryWatchdog {
     const delta = rss - (this.#lastRss ?? rss);
     this.#lastRss = rss;
     if (rss <= this.#baseline + this.#slack) this.#charge.clear();
+    if (rss <= this.budget) this.#zombieMayGrow = false;
     const active: WatchedWorker[] = [];
     for (const w of this.#workers.keys()) {
       if (w.inFlight > 0 || this.#seen.get(w) !== w.messages) active.push(w);
       this.#seen.set(w, w.messages);
     }
-    // right after a kill the growth is the killed thread's own: charge nobody
-    if (delta === 0 || active.length === 0 || this.#afterKill) return;
+    // right after a kill, or while a stopped loop may still allocate, the growth is the killed
+    // thread's own: charge nobody
+    if (delta === 0 || active.length === 0 || this.#afterKill || this.#zombieMayGrow) return;
     for (const w of active) {
       this.#charge.set(w, Math.max(0, (this.#charge.get(w) ?? 0) + delta / active.length));
     }

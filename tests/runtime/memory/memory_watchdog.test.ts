@@ -207,6 +207,26 @@ describe("MemoryWatchdog", () => {
     expect(was.killed).toBeUndefined();
   });
 
+  it("charges nobody for a stopped loop's growth: its thread may run on", () => {
+    const { dog, step } = setup();
+    const loop = new FakeWorker("loop"), busy = new FakeWorker("busy");
+    dog.watch(loop, 64);
+    dog.watch(busy, 128);
+    loop.inFlight = 1;
+    busy.inFlight = 1;
+    step(0);
+    while (!loop.killed) {
+      busy.messages++; // answering all along: never silent
+      step(30);
+    }
+    // the runaway window passes with slow growth; the stopped thread keeps allocating
+    for (let i = 0; i < 100; i++) {
+      busy.messages++;
+      step(10);
+    }
+    expect(busy.killed).toBeUndefined();
+  });
+
   it("reads this process's RSS from /proc/self/statm", () => {
     const rss = statmRss()();
     const actual = Deno.memoryUsage().rss;
