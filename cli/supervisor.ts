@@ -117,7 +117,7 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
     const args = [
       "run",
       "-A",
-      "--no-prompt", // cli/permission_prompts.ts (its stdin is a pipe too)
+      "--no-prompt", // control-plane/permission_prompts.ts (its stdin is a pipe too)
       "--unstable-worker-options",
       "--unstable-net",
       MAIN.pathname,

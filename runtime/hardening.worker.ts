@@ -148,7 +148,8 @@ export function hardenWorker(): void {
   }
   guardTerminal();
   guardLocks();
-  // an explicit request asks the operator's terminal where prompts are on (cli/permission_prompts.ts)
+  // an explicit request asks the operator's terminal where prompts are on
+  // (control-plane/permission_prompts.ts)
   const permissions = Object.getPrototypeOf(D.permissions);
   for (const m of ["request", "requestSync"]) {
     if (typeof permissions?.[m] === "function") {

@@ -145,7 +145,7 @@ function compileArgs(stage: CompileStage, output: string): string[] {
   return [
     "compile",
     "-A",
-    "--no-prompt", // the binary serves tenants in its own process (cli/permission_prompts.ts)
+    "--no-prompt", // it serves tenants in its own process: control-plane/permission_prompts.ts
     "--unstable-worker-options",
     "--no-check",
     ...stage.includes.flatMap((p) => ["--include", p]),

@@ -4,9 +4,9 @@
  * A tenant runs in a cell when `[tenants.<name>.limits] isolation = "cell"`, when it is in
  * the quarantine record (`<dataDir>/quarantine.json`, `runtime/memory/quarantine.ts`: a worker
  * of it could not be stopped), or when a process of the same supervisor run moved it into one
- * (`cell_moves.ts`: a graceful replacement keeps what the process it replaces learned). A cell holds exactly one tenant: whatever takes the process down
- * is that tenant's doing, so blame (and the quarantine record) is never ambiguous and no other
- * tenant shares its restarts.
+ * (`cell_moves.ts`: a graceful replacement keeps what the process it replaces learned). A cell
+ * holds exactly one tenant: whatever takes the process down is that tenant's doing, so blame
+ * (and the quarantine record) is never ambiguous and no other tenant shares its restarts.
  *
  * @module
  */

@@ -70,8 +70,9 @@ export const CELL_READY_FIELD = "cellReady";
 export const CELL_FAILED_FIELD = "cellFailed";
 /**
  * Log-line field carrying {@linkcode CellInit.mark}: the control plane believes the two fields
- * above only on a line that has it. Tenant code shares the cell's stdout (`Deno.stdout`,
- * `fs.writeSync(1)`, measured), so any other line is one of the tenant's own.
+ * above only on a line that has it. Tenant code shares the cell's process, and wrote raw lines
+ * to its stdout (`Deno.stdout`, `fs.writeSync(1)`, measured) until `stdio_capture.worker.ts`
+ * closed those ways; should another appear, any line without the mark is the tenant's own.
  */
 export const CELL_MARK_FIELD = "cellMark";
 

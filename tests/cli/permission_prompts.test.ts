@@ -44,8 +44,11 @@ describe.skipIf(!SCRIPT)("worky serve --no-supervise on a terminal", () => {
   });
   afterAll(() => Deno.remove(dir, { recursive: true }));
 
-  /** Runs the server under a pseudo-terminal for up to 20 s; its output and exit code. */
-  async function onTerminal(denoFlags: string[]) {
+  /**
+   * Runs the server under a pseudo-terminal for up to 20 s; once it listens, `serving` gets its
+   * URL, then it is stopped. Its output and exit code.
+   */
+  async function onTerminal(denoFlags: string[], serving?: (url: string) => Promise<void>) {
     const cmd = [Deno.execPath(), "run", "-A", ...denoFlags, "--unstable-worker-options", MAIN]
       .concat(["serve", "--no-supervise", "--port", "0", "--config", `${dir}/worky.toml`])
       .map((a) => `'${a}'`).join(" ");
@@ -65,7 +68,14 @@ describe.skipIf(!SCRIPT)("worky serve --no-supervise on a terminal", () => {
     while (Date.now() < deadline && !/listening on|ERR_/.test(out)) {
       await new Promise((r) => setTimeout(r, 100));
     }
-    if (/listening on/.test(out)) child.kill("SIGTERM");
+    const url = /listening on (http:\/\/[0-9.:]+)/.exec(out)?.[1];
+    if (url) {
+      try {
+        await serving?.(url);
+      } finally {
+        child.kill("SIGTERM");
+      }
+    }
     const status = await child.status;
     await reading;
     await child.stdin.close().catch(() => {});
@@ -80,8 +90,17 @@ describe.skipIf(!SCRIPT)("worky serve --no-supervise on a terminal", () => {
     expect(out).not.toMatch(/listening on/);
   }, 30_000);
 
-  test("starts with --no-prompt", async () => {
-    const { out } = await onTerminal(["--no-prompt"]);
-    expect(out).toMatch(/listening on/);
-  }, 30_000);
+  test(
+    "starts with --no-prompt, and a tenant's missing permission is refused, not asked",
+    async () => {
+      let answer = "";
+      const { out } = await onTerminal(["--no-prompt"], async (url) => {
+        answer = await (await fetch(`${url}/`)).text();
+      });
+      expect(out).toMatch(/listening on/);
+      expect(answer).toMatch(/Requires read access to \\?"\/etc\/hostname\\?"/);
+      expect(out).not.toMatch(/Deno requests read access/);
+    },
+    30_000,
+  );
 });
