@@ -13,6 +13,7 @@ import type { LogEntry, Logger } from "../../runtime/logger.ts";
 import { WorkyError } from "../../runtime/errors.ts";
 import { canIdle, demoteToIdle, priorityPrefix } from "../../runtime/memory/cpu_priority.ts";
 import { rssFromStatm } from "../../runtime/memory/memory_watchdog.ts";
+import { reapedCommand, reapedPid, reapedStatus, reaperAvailable } from "./cell_reaper.ts";
 import {
   CELL_FAILED_FIELD,
   CELL_MARK_FIELD,
@@ -204,9 +205,14 @@ export class CellProcess {
     // machine the kernel favours the server and the tenants in it; once its tenant misbehaved
     // (`demote`), at the lowest (bench/isolation.ts: at nice 10 a storm of bad cells tripled the
     // good tenants' p99).
-    const [cmd, ...prefix] = [...priorityPrefix(this.#demoted, CELL_NICENESS), Deno.execPath()];
+    // under a reaper `sh`: the server's main thread never reaps the cell (`cell_reaper.ts`)
+    const [cmd, ...args] = reapedCommand([
+      ...priorityPrefix(this.#demoted, CELL_NICENESS),
+      Deno.execPath(),
+      ...denoArgs,
+    ]);
     const child = new Deno.Command(cmd, {
-      args: [...prefix, ...denoArgs],
+      args,
       clearEnv: true,
       env,
       stdin: "piped",
@@ -304,7 +310,6 @@ export class CellProcess {
 }
 
 class Incarnation implements CellIncarnation {
-  readonly pid: number;
   readonly client: Deno.HttpClient;
   readonly status: Promise<Deno.CommandStatus>;
   readonly stdoutDone: Promise<void>;
@@ -324,18 +329,27 @@ class Incarnation implements CellIncarnation {
     readonly mark: string,
     readonly logger: Logger,
   ) {
-    this.pid = child.pid;
     this.client = Deno.createHttpClient({ proxy: { transport: "unix", path: socketPath } });
-    this.status = child.status.then((s) => (this.exit = s));
+    this.status = child.status.then((s) => (this.exit = reapedStatus(s)));
     this.stdoutDone = this.#readStdout(child.stdout);
     this.#readStderr(child.stderr);
+  }
+
+  #cellPid: number | undefined;
+  /** The cell's pid (under the reaper, the `sh`'s child; the `sh`'s own until it has forked). */
+  get pid(): number {
+    if (!reaperAvailable) return this.child.pid;
+    return (this.#cellPid ??= reapedPid(this.child.pid)) ?? this.child.pid;
   }
 
   kill(reason: string): void {
     if (this.exit) return;
     this.killedFor ||= reason;
     try {
-      this.child.kill("SIGKILL");
+      const cell = reaperAvailable ? reapedPid(this.child.pid) : undefined;
+      // the reaper's child still (a pid read earlier could belong to another process by now)
+      if (cell !== undefined) Deno.kill(cell, "SIGKILL");
+      else if (!reaperAvailable || this.#cellPid === undefined) this.child.kill("SIGKILL");
     } catch { /* already gone */ }
   }
 

@@ -3,11 +3,19 @@
 /** The policy number of SCHED_IDLE (0 is SCHED_OTHER, the normal one). */
 export const SCHED_IDLE = 5;
 
+/**
+ * The fields of `/proc/<pid>/stat` (of thread `tid` when given) after the command name: [0] is
+ * the state, [1] the parent's pid, [16] the niceness, [38] the policy. Throws once it is gone.
+ */
+export function statFields(pid: number | "self", tid?: number): string[] {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/${tid === undefined ? "" : `task/${tid}/`}stat`);
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
 /** Policy of thread `tid` of process `pid` (default this one); null once the thread is gone. */
 export function threadPolicy(tid: number, pid: number | "self" = "self"): number | null {
   try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/task/${tid}/stat`);
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[38]);
+    return Number(statFields(pid, tid)[38]);
   } catch {
     return null;
   }
@@ -21,8 +29,7 @@ export function policiesOf(pid: number): (number | null)[] {
 /** Niceness of thread `tid` of this process (`stat` field 19); null once the thread is gone. */
 export function threadNice(tid: number): number | null {
   try {
-    const stat = Deno.readTextFileSync(`/proc/self/task/${tid}/stat`);
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+    return Number(statFields("self", tid)[16]);
   } catch {
     return null;
   }

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { until, writeTree } from "../_helpers/fixture.ts";
 import { startSupervised } from "../_helpers/worky_process.ts";
 import { readQuarantine } from "../../runtime/memory/quarantine.ts";
+import { statFields } from "../_helpers/sched_policy.ts";
 
 let dir = "";
 beforeAll(async () => {
@@ -47,8 +48,7 @@ function treeTicks(root: number): number {
   for (const e of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(e.name)) continue;
     try {
-      const s = Deno.readTextFileSync(`/proc/${e.name}/stat`);
-      const ppid = Number(s.slice(s.lastIndexOf(")") + 2).split(" ")[1]);
+      const ppid = Number(statFields(Number(e.name))[1]);
       children.set(ppid, [...(children.get(ppid) ?? []), Number(e.name)]);
     } catch { /* gone */ }
   }
@@ -57,8 +57,7 @@ function treeTicks(root: number): number {
   while (todo.length) {
     const pid = todo.pop()!;
     try {
-      const f = Deno.readTextFileSync(`/proc/${pid}/stat`);
-      const fields = f.slice(f.lastIndexOf(")") + 2).split(" ");
+      const fields = statFields(pid);
       ticks += Number(fields[11]) + Number(fields[12]); // utime + stime of all its threads
     } catch { /* gone */ }
     todo.push(...(children.get(pid) ?? []));

@@ -16,7 +16,8 @@ import { startWorkyChild, type WorkyProcess } from "../../_helpers/worky_process
 import { LibsqlKvStore } from "../../../control-plane/storage/kv_store.ts";
 import type { CellDeployment } from "../../../control-plane/cells/cell_deployment.ts";
 import { recordQuarantine } from "../../../runtime/memory/quarantine.ts";
-import { policiesOf, SCHED_IDLE } from "../../_helpers/sched_policy.ts";
+import { policiesOf, SCHED_IDLE, statFields } from "../../_helpers/sched_policy.ts";
+import { reaperAvailable } from "../../../control-plane/cells/cell_reaper.ts";
 import { connect } from "../../runtime/websocket/_client.ts";
 
 const CELL_TENANT = `export default {
@@ -75,8 +76,7 @@ const CELL_TENANT = `export default {
 
 /** CPU time of this process (all its threads), ms. */
 function ownCpuMs(): number {
-  const stat = Deno.readTextFileSync("/proc/self/stat");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const f = statFields("self");
   return (Number(f[11]) + Number(f[12])) * 10;
 }
 
@@ -107,10 +107,7 @@ describe('a tenant with isolation = "cell"', () => {
     expect(stats.pid).toBeGreaterThan(0);
     expect(stats.pid).not.toBe(Deno.pid);
     // an untrusted cell runs at a lower CPU priority than this server (nice 10)
-    const niceOf = (pid: number) => {
-      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
-    };
+    const niceOf = (pid: number) => Number(statFields(pid)[16]);
     expect(niceOf(stats.pid!) - niceOf(Deno.pid)).toBe(10);
     expect(policiesOf(stats.pid!).every((p) => p === 0)).toBe(true); // SCHED_OTHER until it misbehaves
     expect(await (await fx.fetch("/c/")).text()).toBe("hello from pid-less cell GET");
@@ -240,12 +237,20 @@ describe('a tenant with isolation = "cell"', () => {
     const run = d.cell.current!;
     const pending = fx.fetch("/c/loop"); // holds the cell busy
     await until(() => d.stats().inFlight > 0);
+    if (reaperAvailable) {
+      // the server (this process) is not the cell's parent: a reaper `sh` is (cell_reaper.ts)
+      const ppid = (pid: number) => Number(statFields(pid)[1]);
+      expect(ppid(run.pid)).not.toBe(Deno.pid);
+      expect(ppid(ppid(run.pid))).toBe(Deno.pid);
+      expect(Deno.readTextFileSync(`/proc/${ppid(run.pid)}/cmdline`)).toMatch(/^\/bin\/sh\0/);
+    }
     Deno.kill(run.pid, "SIGKILL");
     const res = await pending;
     expect(res.status).toBe(502);
     const err = (await res.json()).error;
     expect(err.code).toBe("ERR_TENANT_CRASHED");
-    expect(err.message).toMatch(/cell process \(pid \d+\)/);
+    expect(err.message).toMatch(/cell process \(pid \d+\) exited with code 137 \(signal SIGKILL\)/);
+    expect(err.message).toContain(`pid ${run.pid}`);
     await until(async () => (await fx.fetch("/c/")).status === 200, 15_000);
     expect(d.stats().pid).not.toBe(run.pid);
   });
