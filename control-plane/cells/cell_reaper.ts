@@ -25,10 +25,11 @@ import { constants } from "node:os";
 const SH = "/bin/sh";
 
 /**
- * Starts `"$@"` with this shell's stdin (a background job would get /dev/null), closes its own
- * copy, silences its job reports ("Killed"), and exits with the job's status.
+ * Starts `"$@"` with this shell's stdin (a background job would get /dev/null), then lets go of
+ * its own copies of the pipes (the server sees the cell's stdout end when the cell's does, and
+ * the shell's job reports, "Killed", go nowhere) and exits with the job's status.
  */
-const SCRIPT = 'exec 3<&0; "$@" <&3 3<&- & exec 3<&- 2>/dev/null; wait $!';
+const SCRIPT = 'exec 3<&0; "$@" <&3 3<&- & exec 3<&- >/dev/null 2>&1; wait $!';
 
 /** True where cells run under the reaper (Linux with `/bin/sh` and `/proc/<pid>/task/<tid>/children`). */
 export const reaperAvailable: boolean = (() => {
