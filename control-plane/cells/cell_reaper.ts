@@ -3,14 +3,14 @@
  * that reaps a cell.
  *
  * Why (measured on Linux 6.18, session 9): Deno reaps its children with `wait4()` on the main
- * thread, and reaping runs `release_task()`, which drops the dead process's `/proc/<pid>`
- * entries (`proc_invalidate_siblings_dcache` → `shrink_dcache_parent`). That waits for every
- * thread still using one of those entries. A killed cell's threads run at idle priority and
- * read their own `/proc/self/...` (memory watchdog, thread CPU), and on a busy machine the
- * kernel starves them. In the storm bench the server's main thread sat in that wait for 3.0 to
- * 4.4 s (kernel stack sampled from `/proc/<pid>/task/<tid>/stack`; lag measured on the event
- * loop), and no request was served in that time. Under the reaper the waiting happens in the
- * `sh`; the server reaps only the `sh`, which nothing else reads.
+ * thread, and reaping runs `release_task()`, which drops the dead process's cached `/proc/<pid>`
+ * entries (`proc_invalidate_siblings_dcache` → `shrink_dcache_parent`) and can wait there while
+ * those entries are still in use. In a storm probe that read every process's `/proc` stat now
+ * and then (as `top` or a metrics exporter do), with cells SIGKILLed while their threads ran at
+ * idle priority on a busy machine, the server's main thread sat in that wait for 2.9 to 4.4 s
+ * (kernel stack sampled from `/proc/<pid>/task/<tid>/stack`, lag measured on the event loop, one
+ * `wait4` timed at 3,042 ms by `perf trace`), and no request was served meanwhile. Under the
+ * reaper that wait happens in the `sh`; the server reaps only the `sh`, which exits at once.
  *
  * The `sh` runs the cell in the background with the server's stdin, stdout and stderr, waits
  * for it, and exits with its status (128 + n when signal n killed it; {@link reapedStatus}
