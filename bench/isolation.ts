@@ -7,7 +7,8 @@
  * rest of the run and keep both cores busy, which made every later quiet window 2–6× slower and
  * flattered the ratio (measured, session 6). This process only sends and times the good traffic,
  * the bad traffic comes from `bench/isolation_storm.ts` in a process of its own, switched on and
- * off.
+ * off. A third process reads every thread's `/proc` stat every 2 s, as a host's `top` or metrics
+ * exporter does (`bench/proc_reader.ts`).
  *
  * The judged figure is p99 at a fixed offered load ({@link pacedGoodTraffic}, 1000 req/s by
  * default), over quiet and storm windows that alternate ({@link ROUNDS} pairs), so drift of the
@@ -190,6 +191,12 @@ async function phase(isolation: "auto" | "cell", kind: "paced" | "flood") {
     `${dir}/worky.toml`,
   ]);
   const url = `http://127.0.0.1:${port}`;
+  // a host's monitoring reads /proc now and then (bench/proc_reader.ts): quiet and storm alike
+  const procReader = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}bench/proc_reader.ts`, "2000"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
   const REQUESTS = Number(Deno.env.get("BENCH_ISOLATION_REQUESTS") ?? 10000);
   const CLIENTS = 4;
   try {
@@ -254,6 +261,8 @@ async function phase(isolation: "auto" | "cell", kind: "paced" | "flood") {
       inCells,
     };
   } finally {
+    procReader.kill("SIGKILL");
+    await procReader.status;
     await server.stop("SIGTERM"); // the supervisor stops its server, which stops its cells
     await Deno.remove(dir, { recursive: true });
   }
