@@ -21,10 +21,10 @@ export const IDLE_PENALTY_MS = 60_000;
  * Bytes of big bodies (`BIG_BODY` and up, handed over as transferred buffers, and streamed
  * bodies once `BIG_BODY` of them arrived) one tenant's workers may put onto the host thread's
  * heap within a second before it should move into a cell. Measured (trace-gc, a tenant
- * answering 8 MB at 50 req/s): those buffers count as V8 external memory, and every 64 MB of it starts a full mark-compact of the host heap (about 3 a
- * second, each pausing the thread that serves every tenant 1–9 ms); a cell's bodies reach the
- * client through the relay without entering this heap. So at most 64 MiB/s in-process: about one
- * full GC a second.
+ * answering 8 MB at 50 req/s): those buffers count as V8 external memory, and every 64 MB of it
+ * starts a full mark-compact of the host heap (about 3 a second, each pausing the thread that
+ * serves every tenant 1–9 ms); a cell's bodies reach the client through the relay without
+ * entering this heap. So at most 64 MiB/s in-process: about one full GC a second.
  */
 export const HOST_BODY_BYTES_PER_S = 64 * 1024 * 1024;
 

@@ -5,7 +5,8 @@
  * requests are refused with 503 `ERR_TENANT_CRASH_LOOP` and `retry-after`. Every exit is logged
  * with its code, signal and the end of its stderr. A cell whose RSS grows more than
  * `rssGrowthMb` over what it had when it first served is killed for memory (the V8 heap cap it
- * starts with doesn't bound WebAssembly memories or Blob bytes).
+ * starts with doesn't bound WebAssembly memories or Blob bytes). On Linux the cell's parent is a
+ * reaper `sh`, so this process never reaps a cell itself (`cell_reaper.ts`).
  *
  * @module
  */
@@ -13,7 +14,7 @@ import type { LogEntry, Logger } from "../../runtime/logger.ts";
 import { WorkyError } from "../../runtime/errors.ts";
 import { canIdle, demoteToIdle, priorityPrefix } from "../../runtime/memory/cpu_priority.ts";
 import { rssFromStatm } from "../../runtime/memory/memory_watchdog.ts";
-import { reapedCommand, reapedPid, reapedStatus, reaperAvailable } from "./cell_reaper.ts";
+import { reapedCommand, reapedPid, reapedStatus } from "./cell_reaper.ts";
 import {
   CELL_FAILED_FIELD,
   CELL_MARK_FIELD,
@@ -338,7 +339,6 @@ class Incarnation implements CellIncarnation {
   #cellPid: number | undefined;
   /** The cell's pid (under the reaper, the `sh`'s child; the `sh`'s own until it has forked). */
   get pid(): number {
-    if (!reaperAvailable) return this.child.pid;
     return (this.#cellPid ??= reapedPid(this.child.pid)) ?? this.child.pid;
   }
 
@@ -346,10 +346,11 @@ class Incarnation implements CellIncarnation {
     if (this.exit) return;
     this.killedFor ||= reason;
     try {
-      const cell = reaperAvailable ? reapedPid(this.child.pid) : undefined;
-      // the reaper's child still (a pid read earlier could belong to another process by now)
+      // the reaper's child still (a pid read earlier could belong to another process by now);
+      // none: no reaper, or one that has not forked yet (killing it stops the cell's start)
+      const cell = reapedPid(this.child.pid);
       if (cell !== undefined) Deno.kill(cell, "SIGKILL");
-      else if (!reaperAvailable || this.#cellPid === undefined) this.child.kill("SIGKILL");
+      else if (this.#cellPid === undefined) this.child.kill("SIGKILL");
     } catch { /* already gone */ }
   }
 

@@ -59,9 +59,10 @@ export function reapedCommand(argv: string[]): string[] {
 
 /**
  * The pid of the process the reaper `reaperPid` started, from the kernel's list of its children;
- * undefined until it has forked (microseconds) or once it is gone.
+ * undefined until it has forked (microseconds), once it is gone, or where there is no reaper.
  */
 export function reapedPid(reaperPid: number): number | undefined {
+  if (!reaperAvailable) return undefined;
   try {
     const text = Deno.readTextFileSync(`/proc/${reaperPid}/task/${reaperPid}/children`).trim();
     const pid = Number(text.split(" ")[0]);
