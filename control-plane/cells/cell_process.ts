@@ -172,6 +172,8 @@ export class CellProcess {
     const run = this.#current;
     if (!run || run.exit) return;
     void demoteToIdle(run.pid, true); // every thread of the live process; later runs start idle
+    const reaper = (run as Incarnation).child.pid;
+    if (reaper !== run.pid) void demoteToIdle(reaper); // and its reaper `sh`
   }
 
   /** Stops for good: EOF on its stdin (it drains), SIGKILL after `graceMs`. */
@@ -206,12 +208,12 @@ export class CellProcess {
     // machine the kernel favours the server and the tenants in it; once its tenant misbehaved
     // (`demote`), at the lowest (bench/isolation.ts: at nice 10 a storm of bad cells tripled the
     // good tenants' p99).
-    // under a reaper `sh`: the server's main thread never reaps the cell (`cell_reaper.ts`)
-    const [cmd, ...args] = reapedCommand([
+    // Under a reaper `sh`, so the server's main thread never reaps the cell (`cell_reaper.ts`);
+    // the `sh` runs at the cell's priority, since reaping it is work done for the cell.
+    const [cmd, ...args] = [
       ...priorityPrefix(this.#demoted, CELL_NICENESS),
-      Deno.execPath(),
-      ...denoArgs,
-    ]);
+      ...reapedCommand([Deno.execPath(), ...denoArgs]),
+    ];
     const child = new Deno.Command(cmd, {
       args,
       clearEnv: true,

@@ -110,6 +110,12 @@ describe('a tenant with isolation = "cell"', () => {
     const niceOf = (pid: number) => Number(statFields(pid)[16]);
     expect(niceOf(stats.pid!) - niceOf(Deno.pid)).toBe(10);
     expect(policiesOf(stats.pid!).every((p) => p === 0)).toBe(true); // SCHED_OTHER until it misbehaves
+    if (reaperAvailable) {
+      // so does its reaper `sh`: reaping a cell is work done for the cell (cell_process.ts)
+      const reaper = Number(statFields(stats.pid!)[1]);
+      expect(reaper).not.toBe(Deno.pid);
+      expect(niceOf(reaper) - niceOf(Deno.pid)).toBe(10);
+    }
     expect(await (await fx.fetch("/c/")).text()).toBe("hello from pid-less cell GET");
     expect(await (await fx.fetch("/c/secret")).text()).toBe("hi");
     const kv = await fx.fetch("/c/kv");
@@ -221,6 +227,10 @@ describe('a tenant with isolation = "cell"', () => {
     const policies = policiesOf(cellOf(fx, "celly").stats().pid!);
     expect(policies.length).toBeGreaterThan(1);
     expect(policies.every((p) => p === SCHED_IDLE)).toBe(true);
+    if (reaperAvailable) { // the new cell's reaper `sh` started at SCHED_IDLE too
+      expect(policiesOf(Number(statFields(cellOf(fx, "celly").stats().pid!)[1])))
+        .toEqual([SCHED_IDLE]);
+    }
     expect(
       fx.logger.entries.some((e) => /now runs at idle CPU priority \(SCHED_IDLE\)/.test(e.msg)),
     )
@@ -281,6 +291,10 @@ describe("a cell whose tenant throws", () => {
     await res.body?.cancel();
     await until(() => policiesOf(pid).every((p) => p === SCHED_IDLE), 5_000);
     expect(cellOf(fx, "bad").stats().pid).toBe(pid); // demoted in place, not restarted
+    if (reaperAvailable) { // its reaper `sh` with it
+      const reaper = Number(statFields(pid)[1]);
+      await until(() => policiesOf(reaper).every((p) => p === SCHED_IDLE), 5_000);
+    }
     expect(await (await fx.fetch("/")).text()).toBe("fine");
   });
 });
