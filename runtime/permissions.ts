@@ -49,7 +49,8 @@ export const TENANT_SYS_NAMES: readonly string[] = Object.freeze([
  * process shares the process's environment (measured: `env = true` read `WORKY_SECRET_KEY`).
  */
 export function isReservedEnv(name: string): boolean {
-  return name.toUpperCase().startsWith("WORKY_") || name.toUpperCase() === "DENO_AUTH_TOKENS";
+  const upper = name.toUpperCase();
+  return upper.startsWith("WORKY_") || upper === "DENO_AUTH_TOKENS";
 }
 
 /** The host's environment variable names (the control plane runs with every permission). */

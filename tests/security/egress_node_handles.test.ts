@@ -7,8 +7,7 @@
  *
  * - a handle made from the binding, with no socket around it;
  * - a new handle of the class an allowed connection's socket holds;
- * - that allowed connection's own handle, dialled again.
- *
+ * - that allowed connection's own handle, dialled again;
  * - a listening socket and a UDP socket made from bare handles.
  *
  * Controls: the allowed connection itself (to an address `allow_private` names) works, and so
