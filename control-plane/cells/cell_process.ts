@@ -142,7 +142,7 @@ export class CellProcess {
       const e = new WorkyError(
         "ERR_TENANT_CRASH_LOOP",
         `tenant "${this.#o.tenant}": its cell process keeps dying (${this.#streak} times in a ` +
-          `row); restarting in ${Math.ceil(wait)} ms`,
+          `row); restarting in ${Math.ceil(wait / 1000)} s`, // whole seconds, as retry-after
       );
       e.retryAfterMs = wait;
       return Promise.reject(e);

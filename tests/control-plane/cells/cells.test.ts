@@ -266,6 +266,49 @@ describe('a tenant with isolation = "cell"', () => {
   });
 });
 
+describe("a cell that keeps dying", () => {
+  let fx: Fixture;
+  beforeAll(async () => {
+    fx = await startFixture({
+      "ok.ts": `export default { fetch: () => new Response("fine") };`,
+      "worky.toml": `[tenants.dies]\nmodule = "ok.ts"\nroutes = ["*/*"]\n` +
+        `[tenants.dies.limits]\nisolation = "cell"\n`,
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await fx?.close();
+    if (fx) await Deno.remove(fx.dir, { recursive: true });
+  });
+
+  it("restarts at once, then backs off; while the wait is over 1 s requests get 503", async () => {
+    const d = cellOf(fx, "dies");
+    // deaths 1-5 within 10 s of their starts: restarts after 0, 100, 200, 400 and 800 ms
+    for (let death = 1; death <= 5; death++) {
+      const pid = d.cell.current!.pid;
+      Deno.kill(pid, "SIGKILL");
+      await until(async () => {
+        const res = await fx.fetch("/");
+        await res.body?.cancel();
+        return res.status === 200 && d.stats().pid !== pid;
+      }, 10_000);
+    }
+    Deno.kill(d.cell.current!.pid, "SIGKILL"); // the 6th: 1,600 ms
+    let res = await fx.fetch("/");
+    await until(async () => {
+      await res.body?.cancel();
+      res = await fx.fetch("/");
+      return res.status === 503;
+    }, 1_500);
+    expect(res.headers.get("retry-after")).toBe("2");
+    const err = (await res.json()).error;
+    expect(err.code).toBe("ERR_TENANT_CRASH_LOOP");
+    expect(err.message).toBe(
+      'tenant "dies": its cell process keeps dying (6 times in a row); restarting in 2 s',
+    );
+    await until(async () => (await fx.fetch("/")).status === 200, 10_000);
+  }, 60_000);
+});
+
 describe("a cell whose tenant throws", () => {
   let fx: Fixture;
   beforeAll(async () => {
