@@ -11,8 +11,8 @@
  * when the second is over (as syslog's "message repeated N times"). The first keeps its request
  * id. Why: in a storm of failing tenants most lines are the same stack trace or the same
  * "crash-looping" refusal once per request (measured, session 11: 2,698 of the 2,923 lines a
- * cells storm logged repeated a line of the same tenant and second), and each costs the host thread a
- * serialization and a write, and the supervisor a copy.
+ * cells storm logged repeated a line of the same tenant and second), and each costs the host
+ * thread a serialization and a write, and the supervisor a copy.
  *
  * @module
  */
@@ -23,7 +23,8 @@ import type { LogEntry, Logger } from "./logger.ts";
 export const TENANT_LOG_LINES_PER_SECOND = 100;
 
 /**
- * Wraps `inner` so each tenant gets at most `perSecond` lines per second (0 = no limit).
+ * Wraps `inner` so each tenant gets at most `perSecond` lines per second, repeats folded
+ * (0 = no limit, nothing folds).
  *
  * @example
  * ```ts
@@ -81,7 +82,10 @@ export class TenantLogLimiter implements Logger {
     Deno.unrefTimer(this.#timer);
   }
 
-  /** Ends the current second: reports what repeated and what was dropped, per tenant, and starts a new one. */
+  /**
+   * Ends the current second: reports what repeated and what was dropped, per tenant, and starts
+   * a new one.
+   */
   flush(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
