@@ -266,21 +266,28 @@ describe('a tenant with isolation = "cell"', () => {
   });
 });
 
-describe("a cell that keeps dying", () => {
+/** A server whose one tenant `name` (every route) runs `code` in a cell; started once per describe. */
+function cellTenant(name: string, code: string): () => Fixture {
   let fx: Fixture;
   beforeAll(async () => {
     fx = await startFixture({
-      "ok.ts": `export default { fetch: () => new Response("fine") };`,
-      "worky.toml": `[tenants.dies]\nmodule = "ok.ts"\nroutes = ["*/*"]\n` +
-        `[tenants.dies.limits]\nisolation = "cell"\n`,
+      [`${name}.ts`]: code,
+      "worky.toml": `[tenants.${name}]\nmodule = "${name}.ts"\nroutes = ["*/*"]\n` +
+        `[tenants.${name}.limits]\nisolation = "cell"\n`,
     });
   }, 60_000);
   afterAll(async () => {
     await fx?.close();
     if (fx) await Deno.remove(fx.dir, { recursive: true });
   });
+  return () => fx;
+}
+
+describe("a cell that keeps dying", () => {
+  const server = cellTenant("dies", `export default { fetch: () => new Response("fine") };`);
 
   it("restarts at once, then backs off; while the wait is over 1 s requests get 503", async () => {
+    const fx = server();
     const d = cellOf(fx, "dies");
     // deaths 1-5 within 10 s of their starts: restarts after 0, 100, 200, 400 and 800 ms
     for (let death = 1; death <= 5; death++) {
@@ -310,23 +317,16 @@ describe("a cell that keeps dying", () => {
 });
 
 describe("a cell whose tenant throws", () => {
-  let fx: Fixture;
-  beforeAll(async () => {
-    fx = await startFixture({
-      "bad.ts": `export default { fetch(req) {
-        if (req.url.endsWith("/throw")) throw new Error("tenant bug");
-        return new Response("fine");
-      } };`,
-      "worky.toml": `[tenants.bad]\nmodule = "bad.ts"\nroutes = ["*/*"]\n` +
-        `[tenants.bad.limits]\nisolation = "cell"\n`,
-    });
-  }, 60_000);
-  afterAll(async () => {
-    await fx?.close();
-    if (fx) await Deno.remove(fx.dir, { recursive: true });
-  });
+  const server = cellTenant(
+    "bad",
+    `export default { fetch(req) {
+      if (req.url.endsWith("/throw")) throw new Error("tenant bug");
+      return new Response("fine");
+    } };`,
+  );
 
   it("moves its live process to idle CPU priority and keeps serving", async () => {
+    const fx = server();
     const pid = cellOf(fx, "bad").stats().pid!;
     expect(policiesOf(pid).every((p) => p === 0)).toBe(true);
     const res = await fx.fetch("/throw");
