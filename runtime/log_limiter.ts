@@ -39,9 +39,11 @@ export const TENANT_LOG_LINES_PER_SECOND = 100;
  * ```
  */
 export class TenantLogLimiter implements Logger {
-  readonly #counts = new Map<string, number>();
   readonly #dropped = new Map<string, number>();
-  /** Per tenant, this second's written messages (by level and text) and how often each repeated. */
+  /**
+   * Per tenant, this second's written lines (by level and message; their number is what the
+   * tenant used of `perSecond`) and how often each repeated.
+   */
   readonly #seen = new Map<string, Map<string, { entry: LogEntry; repeats: number }>>();
   #windowStart: number;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -66,9 +68,7 @@ export class TenantLogLimiter implements Logger {
       earlier.repeats++;
       return this.#reportLater();
     }
-    const n = (this.#counts.get(tenant) ?? 0) + 1;
-    this.#counts.set(tenant, n);
-    if (n <= this.perSecond) {
+    if (seen.size < this.perSecond) {
       seen.set(key, { entry, repeats: 0 });
       return this.inner.log(entry);
     }
@@ -112,7 +112,6 @@ export class TenantLogLimiter implements Logger {
       });
     }
     this.#dropped.clear();
-    this.#counts.clear();
     this.#windowStart = this.clock.now();
   }
 }

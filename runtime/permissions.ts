@@ -19,11 +19,19 @@ export const PERMISSION_KEYS = [
 ] as const;
 
 /**
- * The `sys` names a tenant may hold: Deno's, but for the two that reach the whole process
- * (measured on Deno 2.9.6 from a worker): `inspector` (`node:inspector` opens the process's
- * debugger, every isolate's, the host's included, and a session on its own isolate reads the
- * closures behind Worky's guards) and `setPriority` (`os.setPriority` renices any thread, the
- * host's main thread too). `sys = true` grants exactly these.
+ * Deno's `sys` names that reach the whole process (measured on Deno 2.9.6 from a worker):
+ * `inspector` (`node:inspector` opens the process's debugger, every isolate's, the host's
+ * included, and a session on its own isolate reads the closures behind Worky's guards) and
+ * `setPriority` (`os.setPriority` renices any thread, the host's main thread too).
+ */
+export const PROCESS_WIDE_SYS_NAMES: readonly string[] = Object.freeze([
+  "inspector",
+  "setPriority",
+]);
+
+/**
+ * The `sys` names a tenant may hold: Deno's, but for {@link PROCESS_WIDE_SYS_NAMES}.
+ * `sys = true` grants exactly these.
  */
 export const TENANT_SYS_NAMES: readonly string[] = Object.freeze([
   "hostname",

@@ -10,7 +10,11 @@
  * @module
  */
 
-import { isReservedEnv, TENANT_SYS_NAMES } from "../../runtime/permissions.ts";
+import {
+  isReservedEnv,
+  PROCESS_WIDE_SYS_NAMES,
+  TENANT_SYS_NAMES,
+} from "../../runtime/permissions.ts";
 import { z } from "zod";
 import { findConflicts } from "../routing/route_table.ts";
 import { parseRoute } from "../routing/route.ts";
@@ -178,7 +182,7 @@ export const permissionsSchema = z.strictObject({
       error: (iss) => {
         const bad = (iss.input as string[]).find((n) => !TENANT_SYS_NAMES.includes(n));
         return `${JSON.stringify(bad)} can't be granted to a tenant (` +
-          (bad === "inspector" || bad === "setPriority"
+          (PROCESS_WIDE_SYS_NAMES.includes(bad!)
             ? "it reaches the whole Worky process"
             : "not one of Deno's sys names") +
           `); grantable: ${TENANT_SYS_NAMES.join(", ")}`;

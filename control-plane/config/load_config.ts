@@ -138,8 +138,7 @@ function missingModules(
  * secrets key `secret.key`, the cells' sockets) or a database file elsewhere. A tenant that
  * could read them would read every tenant's KV, secrets and objects.
  */
-function grantsOverWorkyFiles(data: ConfigFile, dir: string, env: ParseConfigOptions["env"]) {
-  const server = toServer(data.server, dir, env);
+function grantsOverWorkyFiles(data: ConfigFile, dir: string, server: ServerConfig) {
   const own = [server.dataDir];
   const db = localFilePath(server.dbUrl);
   if (db && db !== ":memory:") own.push(resolve(dir, db));
@@ -216,12 +215,13 @@ function validate(
   const file = basename(opts.path);
   const dir = resolve(opts.dir);
   const result = configFileSchema.safeParse(doc, { error: configErrorMap });
+  const server = result.success ? toServer(result.data.server, dir, opts.env) : undefined;
   const issues = [
     ...(result.success ? [] : toConfigIssues(result.error.issues)),
     ...missingModules(doc, dir, opts.fileExists ?? defaultFileExists),
-    ...(result.success ? grantsOverWorkyFiles(result.data, dir, opts.env) : []),
+    ...(result.success && server ? grantsOverWorkyFiles(result.data, dir, server) : []),
   ];
-  if (issues.length > 0 || !result.success) {
+  if (issues.length > 0 || !result.success || !server) {
     const lines = issues
       .map((issue, order) => ({ ...issue, line: lineOf?.(issue.path) ?? 0, order }))
       .sort((a, b) => a.line - b.line || a.path.length - b.path.length || a.order - b.order)
@@ -235,7 +235,7 @@ function validate(
   return {
     path: opts.path,
     dir,
-    server: toServer(data.server, dir, opts.env),
+    server,
     registry: data.registry,
     tenants: Object.entries(data.tenants).sort(byName).map(([name, tenant]) =>
       toTenant(name, tenant, dir)
