@@ -12,7 +12,11 @@
  *
  * The judged figure is p99 at a fixed offered load ({@link pacedGoodTraffic}, 1000 req/s by
  * default), over quiet and storm windows that alternate ({@link ROUNDS} pairs), so drift of the
- * shared 2-core machine lands on both sides of the ratio. A saturating closed loop (4 clients)
+ * shared 2-core machine lands on both sides of the ratio. The same paced traffic goes, interleaved,
+ * to a **control**: a bare `Deno.serve` hello in a process of its own that no bad request reaches.
+ * Its storm/quiet ratio is what the storm's load on the box (the bad tenants' processes, the
+ * generator, the kernel's work for them) does to a server Worky's isolation has no part in, so
+ * Worky's own share is the good tenant's ratio against it. A saturating closed loop (4 clients)
  * is reported too: on 2 shared cores its p99 mostly measures throughput the storm took away.
  * Bad tenants with the default `isolation = "auto"` (in-process threads until a tenant
  * crash-loops, then a cell of its own) and as cells (`isolation = "cell"`, the setting for
@@ -80,6 +84,10 @@ function p99(xs: number[]): number {
 
 type Sample = { ok: number; total: number; latencies: number[] };
 
+const ms = (x: number) => Math.round(x * 100) / 100;
+/** Each window's p99, ms, in order. */
+const byWindow = (windows: Sample[]) => windows.map((w) => ms(p99(w.latencies))).join(" ");
+
 /** One good request, timed from its send into `into` (ok counted when it answered "good"). */
 async function timedGood(url: string, into: Sample): Promise<void> {
   const t = performance.now();
@@ -102,21 +110,25 @@ async function goodTraffic(url: string, requests: number, clients: number): Prom
 }
 
 /**
- * Good traffic at a fixed offered load (open loop): request i is due at start + i / rps and is
- * sent then whether or not earlier ones answered (a stalled server can't slow the sender, so it
- * is charged for every request it delays: no coordinated omission). Latency counts from the
- * send, not from the due time: this process's own timer lateness (≈ 1–2 ms at p99, measured
- * against bare `Deno.serve`) is the client's, not the server's. This is the latency a client
- * sees at a given load, the figure the ≤ 2× goal is judged on; the closed loop
- * ({@link goodTraffic}) keeps the box saturated, so its p99 measures lost throughput as well.
+ * Good traffic at a fixed offered load (open loop) to each of `urls`: request i to the k-th url is
+ * due at start + (i + k / urls.length) / rps seconds and is sent then whether or not earlier ones
+ * answered (a stalled server can't slow the sender, so it is charged for every request it delays:
+ * no coordinated omission); the urls' requests interleave, so each sees the same moments of the
+ * run. Latency counts from the send, not from the due time: this process's own timer lateness
+ * (≈ 1–2 ms at p99, measured against bare `Deno.serve`) is the client's, not the server's. This
+ * is the latency a client sees at a given load, the figure the ≤ 2× goal is judged on; the closed
+ * loop ({@link goodTraffic}) keeps the box saturated, so its p99 measures lost throughput as well.
  */
-async function pacedGoodTraffic(url: string, requests: number, rps: number): Promise<Sample> {
-  const out: Sample = { ok: 0, total: requests, latencies: [] };
+async function pacedGoodTraffic(urls: string[], requests: number, rps: number): Promise<Sample[]> {
+  const out = urls.map((): Sample => ({ ok: 0, total: requests, latencies: [] }));
   const inflight: Promise<void>[] = [];
   const start = performance.now();
-  for (let i = 0; i < requests;) {
+  const sends = requests * urls.length;
+  for (let n = 0; n < sends;) {
     const now = performance.now();
-    for (; i < requests && start + (i * 1000) / rps <= now; i++) inflight.push(timedGood(url, out));
+    for (; n < sends && start + (n * 1000) / (rps * urls.length) <= now; n++) {
+      inflight.push(timedGood(urls[n % urls.length], out[n % urls.length]));
+    }
     await new Promise((r) => setTimeout(r, 1));
   }
   await Promise.all(inflight);
@@ -191,6 +203,15 @@ async function phase(isolation: "auto" | "cell", kind: "paced" | "flood") {
     `${dir}/worky.toml`,
   ]);
   const url = `http://127.0.0.1:${port}`;
+  // the control: a bare Deno.serve hello on the same box that no bad request ever reaches
+  const controlPort = freePort();
+  const controlServer = startProcess([
+    Deno.execPath(),
+    "eval",
+    `Deno.serve({ hostname: "127.0.0.1", port: ${controlPort}, onListen() {} }, ` +
+    `() => new Response("good"));`,
+  ]);
+  const controlUrl = `http://127.0.0.1:${controlPort}`;
   // a host's monitoring reads /proc now and then (bench/proc_reader.ts): quiet and storm alike
   const procReader = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${ROOT}bench/proc_reader.ts`, "2000"],
@@ -201,7 +222,9 @@ async function phase(isolation: "auto" | "cell", kind: "paced" | "flood") {
   const CLIENTS = 4;
   try {
     await waitForHttp(`${url}/_worky/health`);
+    await waitForHttp(controlUrl);
     await goodTraffic(url, 200, CLIENTS); // warm up
+    await goodTraffic(controlUrl, 200, CLIENTS);
     const quiet = await goodTraffic(url, REQUESTS, CLIENTS);
     const only = Deno.env.get("BENCH_ISOLATION_ONLY");
     const names = Object.keys(BAD).filter((n) => !only || only.split(",").includes(n));
@@ -224,14 +247,17 @@ async function phase(isolation: "auto" | "cell", kind: "paced" | "flood") {
     const say = (line: string) => control.write(new TextEncoder().encode(`${line}\n`));
     // Quiet and storm windows alternate, so drift on the shared machine (the quiet p99 alone
     // moves 1.4–4 ms between runs here) lands on both sides of the ratio.
-    const quietPaced: Sample[] = [];
-    const stormyPaced: Sample[] = [];
+    const [quietPaced, stormyPaced, quietControl, stormyControl]: Sample[][] = [[], [], [], []];
     const window = Math.ceil(REQUESTS / ROUNDS);
     for (let round = 0; round < ROUNDS; round++) {
-      quietPaced.push(await pacedGoodTraffic(url, window, GOOD_RPS));
+      const [quiet, quietC] = await pacedGoodTraffic([url, controlUrl], window, GOOD_RPS);
+      quietPaced.push(quiet);
+      quietControl.push(quietC);
       await say("storm");
       await sleep(500); // the storm is under way
-      stormyPaced.push(await pacedGoodTraffic(url, window, GOOD_RPS));
+      const [stormy, stormyC] = await pacedGoodTraffic([url, controlUrl], window, GOOD_RPS);
+      stormyPaced.push(stormy);
+      stormyControl.push(stormyC);
       if (round === ROUNDS - 1) break;
       await say("calm");
       await calm(url); // timed-out loops, cell restarts and retiring workers finish
@@ -253,8 +279,12 @@ async function phase(isolation: "auto" | "cell", kind: "paced" | "flood") {
       stormy,
       quietPaced: merge(quietPaced),
       stormyPaced: merge(stormyPaced),
-      byWindow: stormyPaced.map((w) => ms(p99(w.latencies))).join(" "),
-      quietByWindow: quietPaced.map((w) => ms(p99(w.latencies))).join(" "),
+      quietControl: merge(quietControl),
+      stormyControl: merge(stormyControl),
+      byWindow: byWindow(stormyPaced),
+      quietByWindow: byWindow(quietPaced),
+      controlByWindow: byWindow(stormyControl),
+      controlQuietByWindow: byWindow(quietControl),
       bad,
       spinning,
       respawns,
@@ -263,13 +293,13 @@ async function phase(isolation: "auto" | "cell", kind: "paced" | "flood") {
   } finally {
     procReader.kill("SIGKILL");
     await procReader.status;
+    await controlServer.stop();
     await server.stop("SIGTERM"); // the supervisor stops its server, which stops its cells
     await Deno.remove(dir, { recursive: true });
   }
 }
 
 const pct = (r: { ok: number; total: number }) => Math.round((r.ok / r.total) * 100_000) / 1000;
-const ms = (x: number) => Math.round(x * 100) / 100;
 
 /** Runs the quiet and storm phases, bad tenants with the default isolation and as cells. */
 export async function run(): Promise<Record<string, number | string>> {
@@ -295,6 +325,18 @@ export async function run(): Promise<Record<string, number | string>> {
     );
     out[`${key}: at ${GOOD_RPS} req/s: good_p99_quiet_ms_by_window`] = r.quietByWindow;
     out[`${key}: at ${GOOD_RPS} req/s: good_p99_storm_ms_by_window`] = r.byWindow;
+    out[`${key}: at ${GOOD_RPS} req/s: control_success_storm_pct`] = pct(r.stormyControl);
+    out[`${key}: at ${GOOD_RPS} req/s: control_p99_quiet_ms`] = ms(p99(r.quietControl.latencies));
+    out[`${key}: at ${GOOD_RPS} req/s: control_p99_storm_ms`] = ms(p99(r.stormyControl.latencies));
+    out[`${key}: at ${GOOD_RPS} req/s: control_p99_storm_over_quiet`] = ms(
+      p99(r.stormyControl.latencies) / p99(r.quietControl.latencies),
+    );
+    out[`${key}: at ${GOOD_RPS} req/s: p99_added_by_storm_ms (good / control)`] = [
+      p99(r.stormyPaced.latencies) - p99(r.quietPaced.latencies),
+      p99(r.stormyControl.latencies) - p99(r.quietControl.latencies),
+    ].map(ms).join(" / ");
+    out[`${key}: at ${GOOD_RPS} req/s: control_p99_quiet_ms_by_window`] = r.controlQuietByWindow;
+    out[`${key}: at ${GOOD_RPS} req/s: control_p99_storm_ms_by_window`] = r.controlByWindow;
     out[`${key}: saturating: good_success_quiet_pct`] = pct(r.quiet);
     out[`${key}: saturating: good_p99_quiet_ms`] = ms(p99(r.quiet.latencies));
     out[`${key}: saturating: good_success_storm_pct`] = pct(r.stormy);
