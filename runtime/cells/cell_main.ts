@@ -8,9 +8,10 @@
  * - stdin: one JSON line ({@linkcode CellInit}), then nothing; EOF (the control plane is gone)
  *   stops the cell.
  * - stdout: JSON log lines (tenant `console.*` included); the one with `cellReady` says it serves.
- * - It opens the control plane's libSQL database (KV, queue producers, Durable Object leases and
- *   alarm timers: multi-process safe; the control plane's timer service fires the alarms and
- *   sends them here as {@linkcode CELL_DO_ALARM} events) and
+ * - For a tenant with bindings it opens the control plane's libSQL database (`cell_storage.ts`:
+ *   KV, queue producers, Durable Object leases and alarm timers: multi-process safe; the control
+ *   plane's timer service fires the alarms and sends them here as {@linkcode CELL_DO_ALARM}
+ *   events); a tenant without bindings never loads libSQL. It
  *   serves HTTP on `init.socketPath` (a unix socket). A request is the tenant's `fetch`; a
  *   request with the cell's token and `x-worky-cell-op: event` runs a non-fetch event whose
  *   payload and result are `node:v8`-serialized.
@@ -20,19 +21,14 @@
  * @module
  */
 import { deserialize, serialize } from "node:v8";
-import { openDatabase } from "../../control-plane/storage/database.ts";
-import { LibsqlKvStore } from "../../control-plane/storage/kv_store.ts";
-import { TimerService } from "../../control-plane/scheduler/timer_service.ts";
-import { QueueService } from "../../control-plane/queues/queue_service.ts";
-import { startDurableObjects } from "../../control-plane/durable_objects/service.ts";
 import { errorResponse } from "../../control-plane/http/error_response.ts";
 import { Runtime } from "../runtime.ts";
 import { JsonLogger } from "../logger.ts";
 import { TenantLogLimiter } from "../log_limiter.ts";
-import { systemClock } from "../clock.ts";
 import { WorkyError } from "../errors.ts";
 import { protectControlPlanePort, protectEgressProxyPort } from "../egress.ts";
 import type { Deployment } from "../deployment.ts";
+import type { CellStorage } from "./cell_storage.ts";
 import {
   CELL_CONTENT_ENCODING_HEADER,
   CELL_DO_ALARM,
@@ -55,23 +51,12 @@ const init = await readInit();
 const tenant = init.spec.tenant;
 let unprotect = init.controlPlanePort ? protectControlPlanePort(init.controlPlanePort) : () => {};
 
-const database = await openDatabase(init.dbUrl, { migrate: false });
-const timers = new TimerService({ client: database.client, clock: systemClock }); // never started
-// this tenant's Durable Objects live here: leases in the shared database (one owner for the cell
-// across its restarts), object files under the data dir; it waits for a lease the process its
-// tenant just left still holds (that one releases it as it drains)
-const durableObjects = init.spec.bindings.some((b) => b.kind === "durable_object")
-  ? startDurableObjects({
-    ...init.durableObjects,
-    db: database.db,
-    dataDir: init.dataDir,
-    timers,
-    clock: systemClock,
-    logger,
-    owner: init.objectOwner,
-    waitForLeases: "any",
-  })
+// the database and the state services only for a tenant with a binding: loading libSQL is most of
+// a cell's start, paid again on every restart (`cell_storage.ts`)
+const storage: CellStorage | undefined = init.spec.bindings.length > 0
+  ? await (await import("./cell_storage.ts")).openCellStorage(init, logger)
   : undefined;
+const durableObjects = storage?.durableObjects;
 const remoteProxy = init.egressProxy;
 // tenants reach the control plane's proxy only through the client the bootstrap builds
 if (remoteProxy) protectEgressProxyPort(remoteProxy.port);
@@ -81,10 +66,8 @@ const runtime = new Runtime({
   // an allowlist cell can't run a proxy (it must dial any checked address): the control plane's
   egressProxy: remoteProxy && { register: () => ({ ...remoteProxy, release() {} }) },
   services: {
-    kv: new LibsqlKvStore(database),
+    ...storage?.services,
     secrets: { forTenant: () => Promise.resolve(init.secrets) },
-    queues: new QueueService({ client: database.client, timers, clock: systemClock, logger }),
-    durableObjects: durableObjects?.directory,
   },
 });
 runtime.watchdog.onRunaway = (_tenant, mb) => {
@@ -206,11 +189,10 @@ async function readInit(): Promise<CellInit> {
 async function shutdown(): Promise<never> {
   const timer = setTimeout(() => Deno.exit(0), 2000);
   await deployment.drain(1000).catch(() => {});
-  await durableObjects?.close().catch(() => {}); // evicts its objects, releasing their leases
+  await storage?.close().catch(() => {}); // evicts its objects, releasing their leases
   await server.shutdown().catch(() => {});
   await Deno.remove(init.socketPath).catch(() => {});
   clearTimeout(timer);
   runtime.close();
-  database.close();
   Deno.exit(0);
 }
