@@ -8,8 +8,12 @@
  * - The cell dies (OOM abort, kill): requests in flight get 502 `ERR_TENANT_CRASHED` (503
  *   `ERR_TENANT_MEMORY` when it was killed for its RSS, `cell_process.ts`); the
  *   supervisor (`cell_process.ts`) restarts it and later requests wait for it.
- * - A worker in the cell timed out (504) or was killed for memory (503): if the cell then keeps
- *   half a core busy (a thread `terminate()` could not stop), the cell is recycled.
+ * - `limits.cpu_ms`: the control plane reads the cell's worker threads' CPU while requests are in
+ *   flight (`cell_cpu.ts`; the cell can't read its own); a request past it gets 503
+ *   `ERR_TENANT_CPU_LIMIT` and the cell is restarted.
+ * - A worker in the cell timed out (504), passed its CPU limit or was killed for memory (503):
+ *   if one of its worker threads is still running 150 ms later (a thread `terminate()` could not
+ *   stop), the cell is recycled.
  * - No answer within the tenant's timeout + 2 s: the cell is killed, 504.
  * - WebSocket upgrades are refused with 501 `ERR_NOT_IMPLEMENTED`.
  *
@@ -29,6 +33,7 @@ import {
 } from "../../runtime/cells/cell_protocol.ts";
 import type { CellIncarnation, CellProcess } from "./cell_process.ts";
 import { relayWebSocket } from "./cell_websocket.ts";
+import { CellCpuMeter } from "./cell_cpu.ts";
 import { newRequestId } from "../http/request_id.ts";
 import type { ObjectAddress } from "../../runtime/durable_objects/backend.ts";
 import type { ObjectResult } from "../../runtime/bindings/durable_object/types.ts";
@@ -63,6 +68,7 @@ export class CellDeployment {
   readonly #token: string;
   #inFlight = 0;
   #draining = false;
+  readonly #cpu: CellCpuMeter;
 
   constructor(
     spec: DeploymentSpec,
@@ -74,6 +80,15 @@ export class CellDeployment {
     this.#spec = rest;
     this.#token = token;
     cell.busy = () => this.#inFlight > 0;
+    this.#cpu = new CellCpuMeter({
+      tenant: spec.tenant,
+      cpuMs: spec.limits.cpuMs ?? 0,
+      run: () => cell.current,
+      onBreach: (run, why) => {
+        cell.demote(why);
+        run.kill(why);
+      },
+    });
   }
 
   get tenant(): string {
@@ -178,6 +193,7 @@ export class CellDeployment {
       throw new WorkyError("ERR_UNAVAILABLE", `tenant "${this.tenant}" is shutting down`);
     }
     this.#inFlight++;
+    const metered = this.#cpu.begin();
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       const run = await this.cell.serving();
@@ -197,6 +213,7 @@ export class CellDeployment {
       try {
         res = await Promise.race([send(run), deadline]);
       } catch (err) {
+        if (metered.breached) throw new WorkyError("ERR_TENANT_CPU_LIMIT", metered.breached);
         if (err instanceof WorkyError) throw err;
         throw await this.#crashed(run, err);
       }
@@ -210,6 +227,7 @@ export class CellDeployment {
       return encoding === null ? res : restoreEncoding(res, encoding);
     } finally {
       clearTimeout(timer);
+      this.#cpu.end(metered);
       this.#inFlight--;
     }
   }
@@ -237,33 +255,11 @@ export class CellDeployment {
     );
   }
 
-  /**
-   * After a timeout or memory kill in the cell: if the cell burns ≥ 50 % of a core over the
-   * next 500 ms (an idle cell burns ~0; two shared cores can starve a spinning thread), a worker thread is still running that `terminate()` could not stop: recycle.
-   */
+  /** After a stopped worker in the cell: recycles the cell if its thread keeps running. */
   #recycleIfSpinning(run: CellIncarnation, code: string) {
-    const before = processCpuMs(run.pid);
-    const t0 = performance.now();
-    setTimeout(() => {
-      const after = processCpuMs(run.pid);
-      const busy = before === undefined || after === undefined
-        ? 1
-        : (after - before) / (performance.now() - t0);
-      if (busy >= 0.5) {
-        run.kill(`${code}: a worker thread kept ${Math.round(busy * 100)}% of a core busy`);
-      }
-    }, 500);
-  }
-}
-
-/** utime + stime of a process from `/proc/<pid>/stat`, ms; undefined if unreadable. */
-function processCpuMs(pid: number): number | undefined {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) * 10; // USER_HZ = 100
-  } catch {
-    return undefined;
+    this.#cpu.spinning(run).then((why) => {
+      if (why) run.kill(`${code}: ${why}`);
+    });
   }
 }
 

@@ -94,6 +94,8 @@ export class CellProcess {
   readonly #o: CellProcessOptions;
   #current: CellIncarnation | undefined;
   #ready = Promise.withResolvers<CellIncarnation>();
+  /** The run `#ready` resolved with, until it is killed or dies. */
+  #readyRun: Incarnation | undefined;
   #stopping = false;
   #streak = 0;
   #backoffUntil = 0;
@@ -235,10 +237,12 @@ export class CellProcess {
     run.closeStdin = () => void stdin.close().catch(() => {});
     run.onReady = () => {
       if (this.#current === run && !this.#stopping) {
+        this.#readyRun = run;
         this.#ready.resolve(run);
         this.#capMemory(run);
       }
     };
+    run.onKill = () => this.#unready(run); // no new request goes to a run being killed
     const startedAt = performance.now();
     run.status.then((status) => this.#died(run, status, performance.now() - startedAt));
     return run;
@@ -290,14 +294,20 @@ export class CellProcess {
       signal: status.signal,
       restarts: this.#streak,
     });
-    // requests from now on wait for the next run
-    this.#ready = Promise.withResolvers<CellIncarnation>();
-    this.#ready.promise.catch(() => {});
+    this.#unready(run);
     setTimeout(() => {
       if (this.#stopping) return;
       this.restarts++;
       this.#spawn();
     }, delay);
+  }
+
+  /** Requests from now on wait for the next run, if `run` is the one they went to. */
+  #unready(run: Incarnation) {
+    if (this.#readyRun !== run || this.#stopping) return;
+    this.#readyRun = undefined;
+    this.#ready = Promise.withResolvers<CellIncarnation>();
+    this.#ready.promise.catch(() => {});
   }
 
   async #startError(run: Incarnation): Promise<WorkyError> {
@@ -323,6 +333,7 @@ class Incarnation implements CellIncarnation {
   memoryKill?: string;
   stderrTail = "";
   onReady = () => {};
+  onKill = () => {};
   closeStdin = () => {};
 
   constructor(
@@ -347,6 +358,7 @@ class Incarnation implements CellIncarnation {
   kill(reason: string): void {
     if (this.exit) return;
     this.killedFor ||= reason;
+    this.onKill();
     try {
       // the reaper's child still (a pid read earlier could belong to another process by now);
       // none: no reaper, or one that has not forked yet (killing it stops the cell's start)

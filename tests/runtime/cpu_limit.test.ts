@@ -3,12 +3,15 @@
  * before its wall-clock timeout, whether it spins in one stretch or in short slices; an event
  * that waits (timers, I/O) uses no CPU and is not cut off; light concurrent events sharing a
  * worker are not either; a worker that ran a CPU-heavy event drops to nice 19. Real server, real
- * workers (in-process: isolation = "thread"), the thread's CPU read from /proc.
+ * workers, the threads' CPU read from /proc: in-process (isolation = "thread", the server reads
+ * its own threads) and in a cell (the server reads the cell's threads: the cell can't,
+ * control-plane/cells/cell_cpu.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Fixture, startFixture, until } from "../_helpers/fixture.ts";
 import { threadNice } from "../_helpers/sched_policy.ts";
 import type { Deployment } from "../../runtime/deployment.ts";
+import type { CellDeployment } from "../../control-plane/cells/cell_deployment.ts";
 
 const TENANT = `
   export default {
@@ -37,52 +40,71 @@ const canMeasure = (() => {
   }
 })();
 
-describe.skipIf(!canMeasure)("limits.cpu_ms", () => {
-  let fx: Fixture;
-  beforeAll(async () => {
-    fx = await startFixture({
-      "t.ts": TENANT,
-      "worky.toml": `[tenants.c]\nmodule = "t.ts"\nroutes = ["*/c/*"]\n` +
-        `[tenants.c.limits]\ncpu_ms = 200\ntimeout_ms = 20000\nisolation = "thread"\n`,
+/** Niceness of the worker threads of process `pid` (Deno names them `worker-<n>`). */
+function workerNices(pid: number): number[] {
+  return [...Deno.readDirSync(`/proc/${pid}/task`)].flatMap((t) => {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/stat`);
+      if (!stat.includes("(worker-")) return [];
+      return [Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16])];
+    } catch {
+      return []; // it ended
+    }
+  });
+}
+
+describe.skipIf(!canMeasure).each(["thread", "cell"])(
+  "limits.cpu_ms, isolation = %s",
+  (isolation) => {
+    let fx: Fixture;
+    beforeAll(async () => {
+      fx = await startFixture({
+        "t.ts": TENANT,
+        "worky.toml": `[tenants.c]\nmodule = "t.ts"\nroutes = ["*/c/*"]\n` +
+          `[tenants.c.limits]\ncpu_ms = 200\ntimeout_ms = 20000\nisolation = "${isolation}"\n`,
+      });
+    }, 60_000);
+    afterAll(() => fx?.close());
+
+    const timed = async (path: string) => {
+      const t = performance.now();
+      const res = await fx.fetch(path);
+      const body = await res.json().catch(() => null);
+      return { status: res.status, body, ms: performance.now() - t };
+    };
+
+    it("cuts off a busy loop near its CPU limit, far before its timeout", async () => {
+      const r = await timed("/c/spin");
+      expect(r.status).toBe(503);
+      expect(r.body.error.code).toBe("ERR_TENANT_CPU_LIMIT");
+      expect(r.body.error.message).toContain("more than 200 ms of CPU (limits.cpu_ms)");
+      expect(r.ms).toBeLessThan(5_000);
+      expect((await timed("/c/x")).status).toBe(200); // and the tenant serves again
     });
-  });
-  afterAll(() => fx?.close());
 
-  const timed = async (path: string) => {
-    const t = performance.now();
-    const res = await fx.fetch(path);
-    const body = await res.json().catch(() => null);
-    return { status: res.status, body, ms: performance.now() - t };
-  };
+    it("adds up CPU spent in short slices", async () => {
+      const r = await timed("/c/slices");
+      expect(r.status).toBe(503);
+      expect(r.body.error.code).toBe("ERR_TENANT_CPU_LIMIT");
+    });
 
-  it("cuts off a busy loop near its CPU limit, far before its timeout", async () => {
-    const r = await timed("/c/spin");
-    expect(r.status).toBe(503);
-    expect(r.body.error.code).toBe("ERR_TENANT_CPU_LIMIT");
-    expect(r.body.error.message).toContain("more than 200 ms of CPU (limits.cpu_ms)");
-    expect(r.ms).toBeLessThan(5_000);
-    expect((await timed("/c/x")).status).toBe(200); // and the tenant serves again
-  });
+    it("does not count waiting, nor light events sharing the worker", async () => {
+      const light = Array.from({ length: 20 }, () => timed("/c/x"));
+      const r = await timed("/c/wait"); // 1.5 s in flight, ~0 CPU of its own
+      expect(r.status).toBe(200);
+      expect((await Promise.all(light)).every((x) => x.status === 200)).toBe(true);
+    });
 
-  it("adds up CPU spent in short slices", async () => {
-    const r = await timed("/c/slices");
-    expect(r.status).toBe(503);
-    expect(r.body.error.code).toBe("ERR_TENANT_CPU_LIMIT");
-  });
-
-  it("does not count waiting, nor light events sharing the worker", async () => {
-    const light = Array.from({ length: 20 }, () => timed("/c/x"));
-    const r = await timed("/c/wait"); // 1.5 s in flight, ~0 CPU of its own
-    expect(r.status).toBe(200);
-    expect((await Promise.all(light)).every((x) => x.status === 200)).toBe(true);
-  });
-
-  it("a worker that ran a CPU-heavy event (≥ 50 ms) yields: its thread drops to nice 19", async () => {
-    const pool = () => (fx.server.deployments.get("c")!.current as Deployment).pool;
-    const nices = () => pool().threads.map((t) => threadNice(t.tid));
-    await timed("/c/x");
-    expect(nices().every((n) => n === 0)).toBe(true); // short events: nothing changes
-    expect((await timed("/c/heavy")).status).toBe(200); // 120 ms of CPU, under cpu_ms
-    await until(() => nices().includes(19));
-  });
-});
+    it("a worker that ran a CPU-heavy event (≥ 50 ms) yields: its thread drops to nice 19", async () => {
+      const current = () => fx.server.deployments.get("c")!.current;
+      const nices = () =>
+        isolation === "thread"
+          ? (current() as Deployment).pool.threads.map((t) => threadNice(t.tid))
+          : workerNices((current() as CellDeployment).stats().pid!);
+      await timed("/c/x");
+      expect(nices().includes(19)).toBe(false); // short events: nothing changes
+      expect((await timed("/c/heavy")).status).toBe(200); // 120 ms of CPU, under cpu_ms
+      await until(() => nices().includes(19));
+    });
+  },
+);

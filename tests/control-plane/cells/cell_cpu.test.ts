@@ -1,0 +1,137 @@
+/**
+ * The cell CPU meter's rules on given thread readings (`control-plane/cells/cell_cpu.ts`): equal
+ * shares, a new thread's baseline, one breach, and the verdict on a stopped worker's thread. The
+ * meter on a real cell's threads is in tests/runtime/cpu_limit.test.ts.
+ */
+import { describe, expect, it } from "vitest";
+import {
+  CellCpuMeter,
+  readWorkerThreads,
+  type ThreadCpu,
+} from "../../../control-plane/cells/cell_cpu.ts";
+import type { CellIncarnation } from "../../../control-plane/cells/cell_process.ts";
+
+const MS = 1e6;
+
+/** A meter over `threads` (tid → [ns, running]), which the test changes between readings. */
+function meterOver(cpuMs: number) {
+  const threads = new Map<number, [number, boolean]>();
+  const run = { pid: 4242 } as CellIncarnation;
+  const breaches: string[] = [];
+  const meter = new CellCpuMeter({
+    tenant: "t",
+    cpuMs,
+    run: () => run,
+    onBreach: (_run, why) => breaches.push(why),
+    read: () =>
+      new Map<number, ThreadCpu>(
+        [...threads].map(([tid, [ns, running]]) => [tid, { ns, running }]),
+      ),
+  });
+  return { meter, threads, run, breaches };
+}
+
+describe("CellCpuMeter", () => {
+  it("shares what the worker threads used among the events in flight; a new thread is a baseline", () => {
+    const { meter, threads } = meterOver(1000);
+    threads.set(1, [0, true]);
+    const a = meter.begin(), b = meter.begin();
+    meter.sweep(); // baseline
+    threads.set(1, [100 * MS, true]);
+    threads.set(2, [500 * MS, true]); // started since: its past is not charged
+    meter.sweep();
+    expect(a.cpuNs).toBe(50 * MS);
+    expect(b.cpuNs).toBe(50 * MS);
+    meter.end(b);
+    threads.set(2, [530 * MS, true]);
+    meter.sweep();
+    expect(a.cpuNs).toBe(80 * MS);
+    meter.end(a);
+  });
+
+  it("marks the first event past cpu_ms breached and stops the cell once", () => {
+    const { meter, threads, breaches } = meterOver(200);
+    threads.set(1, [0, true]);
+    const ev = meter.begin();
+    meter.sweep();
+    threads.set(1, [150 * MS, true]);
+    meter.sweep();
+    expect(ev.breached).toBeUndefined();
+    threads.set(1, [210 * MS, true]);
+    meter.sweep();
+    expect(ev.breached).toContain("more than 200 ms of CPU (limits.cpu_ms)");
+    threads.set(1, [400 * MS, true]);
+    meter.sweep();
+    expect(breaches).toEqual(["an event used more than 200 ms of CPU (limits.cpu_ms)"]);
+    meter.end(ev);
+  });
+
+  it("charges nothing against a limit of 0", () => {
+    const { meter, threads, breaches } = meterOver(0);
+    threads.set(1, [0, true]);
+    const ev = meter.begin();
+    meter.sweep();
+    threads.set(1, [10_000 * MS, true]);
+    meter.sweep();
+    expect(ev.breached).toBeUndefined();
+    expect(breaches).toEqual([]);
+    meter.end(ev);
+  });
+
+  it("judges a stopped worker's thread spinning when it keeps half a core, or runs starved", async () => {
+    const { meter, threads, run } = meterOver(0);
+    threads.set(1, [0, true]);
+    const ev = meter.begin();
+    meter.sweep(); // the meter saw thread 1 before the stop
+    meter.end(ev);
+    // spinning at full speed: the reading after the verdict window has 150 ms more
+    const verdict = meter.spinning(run);
+    threads.set(1, [150 * MS, true]);
+    expect(await verdict).toMatch(/a worker thread kept \d+% of a core busy 150 ms after/);
+    // starved (runnable at both readings, a little CPU): still spinning
+    const starved = meter.spinning(run);
+    threads.set(1, [151 * MS, true]);
+    expect(await starved).toBeDefined();
+    // stopped: gone, or asleep at the second reading
+    const stopped = meter.spinning(run);
+    threads.set(1, [151 * MS, false]);
+    expect(await stopped).toBeUndefined();
+  });
+
+  it("does not judge a thread it never saw before the stop (a replacement worker starting)", async () => {
+    const { meter, threads, run } = meterOver(0);
+    threads.set(1, [0, false]);
+    const ev = meter.begin();
+    meter.sweep();
+    meter.end(ev);
+    threads.set(2, [0, true]); // started after the last reading
+    const verdict = meter.spinning(run);
+    threads.set(2, [150 * MS, true]);
+    expect(await verdict).toBeUndefined();
+  });
+
+  it("reads this process's worker threads from /proc", () => {
+    if (Deno.build.os !== "linux") return;
+    const w = new Worker(
+      `data:text/javascript,self.onmessage = () => { const end = Date.now() + 30; while (Date.now() < end) {} postMessage(1); }`,
+      { type: "module" },
+    );
+    return new Promise<void>((resolve, reject) => {
+      w.onmessage = () => {
+        try {
+          const names = new Map<number, boolean>();
+          const threads = readWorkerThreads(Deno.pid, names, true)!;
+          expect(threads.size).toBeGreaterThan(0); // vitest's own workers may be there too
+          expect([...threads.values()].some((t) => t.ns >= 30 * MS)).toBe(true);
+          expect(names.get(Deno.pid)).toBe(false); // the main thread is no worker
+          resolve();
+        } catch (err) {
+          reject(err);
+        } finally {
+          w.terminate();
+        }
+      };
+      w.postMessage(0);
+    });
+  });
+});
