@@ -16,7 +16,8 @@
  * to a **control**: a bare `Deno.serve` hello in a process of its own that no bad request reaches.
  * Its storm/quiet ratio is what the storm's load on the box (the bad tenants' processes, the
  * generator, the kernel's work for them) does to a server Worky's isolation has no part in, so
- * Worky's own share is the good tenant's ratio against it. A saturating closed loop (4 clients)
+ * Worky's own share is the good tenant's ratio against it. Each window also reports the share of
+ * CPU time the hypervisor stole meanwhile ({@link withSteal}). A saturating closed loop (4 clients)
  * is reported too: on 2 shared cores its p99 mostly measures throughput the storm took away.
  * Bad tenants with the default `isolation = "auto"` (in-process threads until a tenant
  * crash-loops, then a cell of its own) and as cells (`isolation = "cell"`, the setting for
@@ -83,6 +84,34 @@ function p99(xs: number[]): number {
 }
 
 type Sample = { ok: number; total: number; latencies: number[] };
+
+/** All CPU time and the hypervisor's steal so far, in ticks (`/proc/stat`); zeros elsewhere. */
+function cpuTicks(): { total: number; steal: number } {
+  try {
+    const f = Deno.readTextFileSync("/proc/stat").split("\n")[0].split(/\s+/).slice(1, 9).map(
+      Number,
+    );
+    return { total: f.reduce((a, b) => a + b, 0), steal: f[7] };
+  } catch {
+    return { total: 0, steal: 0 };
+  }
+}
+
+/**
+ * Runs `window` and returns its result with the share of the machine's CPU time the hypervisor
+ * stole meanwhile, %: on a shared VM a window with steal is slower for reasons outside the run
+ * (measured here: 10–21 % in some quarter seconds, quiet windows included, their p99 then 10–13
+ * ms against 2–5).
+ */
+async function withSteal<T>(window: () => Promise<T>): Promise<[T, number]> {
+  const a = cpuTicks();
+  const out = await window();
+  const b = cpuTicks();
+  return [
+    out,
+    b.total > a.total ? Math.round((100 * (b.steal - a.steal)) / (b.total - a.total)) : 0,
+  ];
+}
 
 const ms = (x: number) => Math.round(x * 100) / 100;
 /** Each window's p99, ms, in order. */
@@ -248,16 +277,20 @@ async function phase(isolation: "auto" | "cell", kind: "paced" | "flood") {
     // Quiet and storm windows alternate, so drift on the shared machine (the quiet p99 alone
     // moves 1.4–4 ms between runs here) lands on both sides of the ratio.
     const [quietPaced, stormyPaced, quietControl, stormyControl]: Sample[][] = [[], [], [], []];
+    const [quietSteal, stormSteal]: number[][] = [[], []];
     const window = Math.ceil(REQUESTS / ROUNDS);
+    const paced = () => withSteal(() => pacedGoodTraffic([url, controlUrl], window, GOOD_RPS));
     for (let round = 0; round < ROUNDS; round++) {
-      const [quiet, quietC] = await pacedGoodTraffic([url, controlUrl], window, GOOD_RPS);
+      const [[quiet, quietC], qSteal] = await paced();
       quietPaced.push(quiet);
       quietControl.push(quietC);
+      quietSteal.push(qSteal);
       await say("storm");
       await sleep(500); // the storm is under way
-      const [stormy, stormyC] = await pacedGoodTraffic([url, controlUrl], window, GOOD_RPS);
+      const [[stormy, stormyC], sSteal] = await paced();
       stormyPaced.push(stormy);
       stormyControl.push(stormyC);
+      stormSteal.push(sSteal);
       if (round === ROUNDS - 1) break;
       await say("calm");
       await calm(url); // timed-out loops, cell restarts and retiring workers finish
@@ -285,6 +318,8 @@ async function phase(isolation: "auto" | "cell", kind: "paced" | "flood") {
       quietByWindow: byWindow(quietPaced),
       controlByWindow: byWindow(stormyControl),
       controlQuietByWindow: byWindow(quietControl),
+      quietSteal: quietSteal.join(" "),
+      stormSteal: stormSteal.join(" "),
       bad,
       spinning,
       respawns,
@@ -337,6 +372,8 @@ export async function run(): Promise<Record<string, number | string>> {
     ].map(ms).join(" / ");
     out[`${key}: at ${GOOD_RPS} req/s: control_p99_quiet_ms_by_window`] = r.controlQuietByWindow;
     out[`${key}: at ${GOOD_RPS} req/s: control_p99_storm_ms_by_window`] = r.controlByWindow;
+    out[`${key}: at ${GOOD_RPS} req/s: steal_pct_quiet_by_window`] = r.quietSteal;
+    out[`${key}: at ${GOOD_RPS} req/s: steal_pct_storm_by_window`] = r.stormSteal;
     out[`${key}: saturating: good_success_quiet_pct`] = pct(r.quiet);
     out[`${key}: saturating: good_p99_quiet_ms`] = ms(p99(r.quiet.latencies));
     out[`${key}: saturating: good_success_storm_pct`] = pct(r.stormy);

@@ -187,31 +187,44 @@ export class CellCpuMeter {
 
   /**
    * After a worker of `run` was stopped (a timeout or memory kill in the cell): resolves with
-   * why the cell must be recycled when a worker thread keeps running {@link ZOMBIE_VERDICT_MS}
-   * later: it used half a core over that time, or it was runnable at both readings and got CPU
-   * in between (a starved spinner on a loaded machine; the cell runs at idle priority once its
-   * tenant misbehaved). Only threads this meter saw before the stop are judged when it saw any,
-   * so a replacement worker still starting is not taken for a spinner. Undefined: nothing spins,
-   * or nothing can be read.
+   * why the cell must be recycled when a worker thread keeps running. Judged {@link
+   * ZOMBIE_VERDICT_MS} after the stop: a thread that used half a core since is spinning. One that
+   * was runnable at both readings and got some CPU may be a spinner starved on a loaded machine
+   * (the cell runs at idle priority once its tenant misbehaved) or a finite piece of synchronous
+   * work finishing slowly there (measured: an 8 MiB response being built when its worker was
+   * stopped for memory): it is judged again twice as long later, and spins if it still runs then.
+   * Only threads this meter saw before the stop are judged when it saw any, so a replacement
+   * worker still starting is not taken for a spinner. Undefined: nothing spins, or nothing can be
+   * read.
    */
   async spinning(run: CellIncarnation): Promise<string | undefined> {
-    const before = this.#threads(run.pid, true);
-    if (!before) return undefined;
+    let judged = this.#threads(run.pid, true);
+    if (!judged) return undefined;
     const known = this.#pid === run.pid && this.#last.size > 0 ? new Set(this.#last.keys()) : null;
-    const t0 = performance.now();
-    await new Promise((r) => setTimeout(r, ZOMBIE_VERDICT_MS));
-    if (run.exit) return undefined;
-    const after = this.#threads(run.pid, true);
-    if (!after) return undefined;
-    const elapsedNs = (performance.now() - t0) * 1e6;
-    for (const [tid, a] of before) {
-      const b = after.get(tid);
-      if (!b || (known && !known.has(tid))) continue;
-      const share = (b.ns - a.ns) / elapsedNs;
-      if (share >= 0.5 || (a.running && b.running && b.ns > a.ns)) {
-        return `a worker thread kept ${Math.round(share * 100)}% of a core busy ` +
-          `${ZOMBIE_VERDICT_MS} ms after its worker was stopped`;
+    const stoppedAt = performance.now();
+    for (
+      const [wait, last] of [[ZOMBIE_VERDICT_MS, false], [2 * ZOMBIE_VERDICT_MS, true]] as const
+    ) {
+      const t0 = performance.now();
+      await new Promise((r) => setTimeout(r, wait));
+      if (run.exit) return undefined;
+      const now = this.#threads(run.pid, true);
+      if (!now) return undefined;
+      const elapsedNs = (performance.now() - t0) * 1e6;
+      const runnable = new Map<number, ThreadCpu>();
+      for (const [tid, a] of judged) {
+        const b = now.get(tid);
+        if (!b || (known && !known.has(tid))) continue;
+        const share = (b.ns - a.ns) / elapsedNs;
+        const starved = a.running && b.running && b.ns > a.ns;
+        if (share >= 0.5 || (last && starved)) {
+          return `a worker thread kept ${Math.round(share * 100)}% of a core busy ` +
+            `${Math.round(performance.now() - stoppedAt)} ms after its worker was stopped`;
+        }
+        if (starved) runnable.set(tid, b);
       }
+      if (runnable.size === 0) return undefined;
+      judged = runnable; // runnable but starved: judged again later
     }
     return undefined;
   }

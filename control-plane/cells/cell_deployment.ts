@@ -12,8 +12,8 @@
  *   flight (`cell_cpu.ts`; the cell can't read its own); a request past it gets 503
  *   `ERR_TENANT_CPU_LIMIT` and the cell is restarted.
  * - A worker in the cell timed out (504), passed its CPU limit or was killed for memory (503):
- *   if one of its worker threads is still running 150 ms later (a thread `terminate()` could not
- *   stop), the cell is recycled.
+ *   if one of its worker threads keeps running (a thread `terminate()` could not stop: judged
+ *   150 ms later, or 450 ms when it is starved, `CellCpuMeter.spinning`), the cell is recycled.
  * - No answer within the tenant's timeout + 2 s: the cell is killed, 504.
  * - WebSocket upgrades are refused with 501 `ERR_NOT_IMPLEMENTED`.
  *

@@ -87,11 +87,19 @@ describe("CellCpuMeter", () => {
     // spinning at full speed: the reading after the verdict window has 150 ms more
     const verdict = meter.spinning(run);
     threads.set(1, [150 * MS, true]);
-    expect(await verdict).toMatch(/a worker thread kept \d+% of a core busy 150 ms after/);
-    // starved (runnable at both readings, a little CPU): still spinning
+    expect(await verdict).toMatch(/a worker thread kept \d+% of a core busy 1\d\d ms after/);
+    // starved (runnable at both readings, a little CPU): judged again 300 ms later, spinning if
+    // it still runs then; a slow finite piece of work that ended meanwhile is not
     const starved = meter.spinning(run);
     threads.set(1, [151 * MS, true]);
-    expect(await starved).toBeDefined();
+    await new Promise((r) => setTimeout(r, 200)); // past the first reading
+    threads.set(1, [152 * MS, true]);
+    expect(await starved).toMatch(/kept \d+% of a core busy 4\d\d ms after/);
+    const finished = meter.spinning(run);
+    threads.set(1, [153 * MS, true]);
+    await new Promise((r) => setTimeout(r, 200));
+    threads.set(1, [160 * MS, false]);
+    expect(await finished).toBeUndefined();
     // stopped: gone, or asleep at the second reading
     const stopped = meter.spinning(run);
     threads.set(1, [151 * MS, false]);
