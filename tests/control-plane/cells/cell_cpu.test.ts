@@ -49,33 +49,32 @@ describe("CellCpuMeter", () => {
     meter.end(a);
   });
 
-  it("marks the first event past cpu_ms breached and stops the cell once", () => {
-    const { meter, threads, breaches } = meterOver(200);
+  /** One event while thread 1 reaches each of `msSoFar` in turn; what it was marked at each. */
+  function oneEvent(cpuMs: number, msSoFar: number[]) {
+    const { meter, threads, breaches } = meterOver(cpuMs);
     threads.set(1, [0, true]);
     const ev = meter.begin();
     meter.sweep();
-    threads.set(1, [150 * MS, true]);
-    meter.sweep();
-    expect(ev.breached).toBeUndefined();
-    threads.set(1, [210 * MS, true]);
-    meter.sweep();
-    expect(ev.breached).toContain("more than 200 ms of CPU (limits.cpu_ms)");
-    threads.set(1, [400 * MS, true]);
-    meter.sweep();
-    expect(breaches).toEqual(["an event used more than 200 ms of CPU (limits.cpu_ms)"]);
+    const marks = msSoFar.map((ms) => {
+      threads.set(1, [ms * MS, true]);
+      meter.sweep();
+      return ev.breached;
+    });
     meter.end(ev);
+    return { marks, breaches };
+  }
+
+  it("marks the first event past cpu_ms breached and stops the cell once", () => {
+    const { marks, breaches } = oneEvent(200, [150, 210, 400]);
+    expect(marks[0]).toBeUndefined();
+    expect(marks[1]).toContain("more than 200 ms of CPU (limits.cpu_ms)");
+    expect(breaches).toEqual(["an event used more than 200 ms of CPU (limits.cpu_ms)"]);
   });
 
   it("charges nothing against a limit of 0", () => {
-    const { meter, threads, breaches } = meterOver(0);
-    threads.set(1, [0, true]);
-    const ev = meter.begin();
-    meter.sweep();
-    threads.set(1, [10_000 * MS, true]);
-    meter.sweep();
-    expect(ev.breached).toBeUndefined();
+    const { marks, breaches } = oneEvent(0, [10_000]);
+    expect(marks).toEqual([undefined]);
     expect(breaches).toEqual([]);
-    meter.end(ev);
   });
 
   it("judges a stopped worker's thread spinning when it keeps half a core, or runs starved", async () => {
