@@ -100,7 +100,7 @@ function cpuTicks(): { total: number; steal: number } {
 /**
  * Runs `window` and returns its result with the share of the machine's CPU time the hypervisor
  * stole meanwhile, %: on a shared VM a window with steal is slower for reasons outside the run
- * (measured here: 10–21 % in some quarter seconds, quiet windows included, their p99 then 10–13
+ * (measured here: 10–21 % in some quarter seconds, quiet windows included, their p99 then 10–22
  * ms against 2–5).
  */
 async function withSteal<T>(window: () => Promise<T>): Promise<[T, number]> {

@@ -17,6 +17,7 @@
  */
 import type { CellIncarnation } from "./cell_process.ts";
 import { lowerPriority } from "../../runtime/memory/cpu_priority.ts";
+import { threadCpuNs } from "../../runtime/memory/thread_cpu.ts";
 
 /** How often a cell with requests in flight is read, ms (as the in-process deadline sweep). */
 const SWEEP_MS = 25;
@@ -59,17 +60,18 @@ export function readWorkerThreads(
       }
       names.set(tid, isWorker);
     }
-    if (!isWorker) continue;
-    try {
-      const sched = Deno.readTextFileSync(`${dir}/${tid}/schedstat`);
-      const ns = Number(sched.slice(0, sched.indexOf(" ")));
-      let running = false;
-      if (withState) {
+    const ns = isWorker ? threadCpuNs(tid, pid) : undefined;
+    if (ns === undefined) continue; // not a worker, or it ended
+    let running = false;
+    if (withState) {
+      try {
         const stat = Deno.readTextFileSync(`${dir}/${tid}/stat`);
         running = stat[stat.lastIndexOf(")") + 2] === "R";
+      } catch {
+        continue; // it ended
       }
-      if (Number.isFinite(ns)) out.set(tid, { ns, running });
-    } catch { /* it ended */ }
+    }
+    out.set(tid, { ns, running });
   }
   return out;
 }
@@ -145,17 +147,17 @@ export class CellCpuMeter {
     return ev;
   }
 
-  /** Stops charging `ev`. */
+  /** Stops charging `ev` (the timer stops at the next reading with nothing in flight). */
   end(ev: MeteredEvent): void {
     this.#events.delete(ev);
-    if (this.#events.size === 0 && this.#timer !== undefined) {
-      clearInterval(this.#timer);
-      this.#timer = undefined;
-    }
   }
 
   /** One reading: charges what the worker threads used since the last one. */
   sweep(): void {
+    if (this.#events.size === 0 && this.#timer !== undefined) {
+      clearInterval(this.#timer); // no setInterval/clearInterval per request of a serial client
+      this.#timer = undefined;
+    }
     const run = this.#o.run();
     if (!run || run.exit) return;
     const threads = this.#threads(run.pid);

@@ -2,8 +2,8 @@
  * A cell's state services: the control plane's libSQL database (KV, queue producers) and the
  * tenant's Durable Objects. `cell_main.ts` imports this module only for a tenant that has a
  * binding, since loading libSQL is most of what a cell's start costs: measured on 2 cores, a
- * cell serving a tenant without bindings started in ~170 ms of CPU and 86 MB of RSS with it,
- * and `@libsql/client` alone is ~70 ms and ~23 MB of that. A crash-looping or memory-killed
+ * cell serving a tenant without bindings started (and answered once) in 140–190 ms of CPU and
+ * 86 MB of RSS with it, 90–150 ms and 70 MB without. A crash-looping or memory-killed
  * cell pays its start again on every restart, on the machine it shares with good tenants.
  *
  * @module

@@ -1,6 +1,7 @@
 /**
- * CPU time of one thread of this process, from Linux's `/proc/self/task/<tid>/schedstat` (its
- * first field: nanoseconds on a CPU, at scheduler precision, unlike `stat`'s 10 ms ticks).
+ * CPU time of one thread of this process (or of process `pid`: the control plane reads a cell's
+ * threads, `control-plane/cells/cell_cpu.ts`), from Linux's `/proc/<pid>/task/<tid>/schedstat`
+ * (its first field: nanoseconds on a CPU, at scheduler precision, unlike `stat`'s 10 ms ticks).
  * Reading it costs one small file read (~10 µs). `undefined` where there is no such file (not
  * Linux, or the thread ended).
  *
@@ -13,9 +14,9 @@
  *
  * @module
  */
-export function threadCpuNs(tid: number): number | undefined {
+export function threadCpuNs(tid: number, pid: number | "self" = "self"): number | undefined {
   try {
-    const text = Deno.readTextFileSync(`/proc/self/task/${tid}/schedstat`);
+    const text = Deno.readTextFileSync(`/proc/${pid}/task/${tid}/schedstat`);
     const ns = Number(text.slice(0, text.indexOf(" ")));
     return Number.isFinite(ns) ? ns : undefined;
   } catch {

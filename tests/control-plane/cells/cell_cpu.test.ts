@@ -117,8 +117,7 @@ describe("CellCpuMeter", () => {
     expect(await verdict).toBeUndefined();
   });
 
-  it("reads this process's worker threads from /proc", () => {
-    if (Deno.build.os !== "linux") return;
+  it.skipIf(Deno.build.os !== "linux")("reads this process's worker threads from /proc", () => {
     const w = new Worker(
       `data:text/javascript,self.onmessage = () => { const end = Date.now() + 30; while (Date.now() < end) {} postMessage(1); }`,
       { type: "module" },
