@@ -337,7 +337,7 @@ export class WorkerHandle {
    */
   #yieldCpu(tid: number) {
     this.#yielding = true;
-    void lowerPriority(tid, 19);
+    lowerPriority(tid, 19);
   }
 
   /** The thread's CPU time at the last sweep, ns (undefined: not read since it went busy). */

@@ -235,7 +235,7 @@ export class CellCpuMeter {
     for (const tid of tids) {
       if (this.#yielded.has(tid)) continue;
       this.#yielded.add(tid);
-      void lowerPriority(tid, 19);
+      lowerPriority(tid, 19);
     }
   }
 

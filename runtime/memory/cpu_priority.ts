@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { getPriority, setPriority } from "node:os";
 
 const executable = (paths: string[]) =>
   paths.find((p) => {
@@ -25,10 +26,6 @@ const executable = (paths: string[]) =>
 
 /** util-linux's `chrt`, on Linux. */
 const CHRT = Deno.build.os === "linux" ? executable(["/usr/bin/chrt", "/bin/chrt"]) : undefined;
-/** util-linux's `renice`. */
-const RENICE = Deno.build.os === "linux"
-  ? executable(["/usr/bin/renice", "/bin/renice"])
-  : undefined;
 /** coreutils' `nice`. */
 const NICE = executable(["/usr/bin/nice", "/bin/nice"]);
 
@@ -74,18 +71,23 @@ export function demoteToIdle(id: number, allThreads = false): Promise<boolean> {
 }
 
 /**
- * Sets thread (or process) `id` to niceness `niceness` with `renice` (on Linux a thread id
- * names that thread alone). Lowering priority needs no privilege; raising it back does, so
- * callers treat it as one-way. Resolves false without `renice` or when the id is gone.
+ * Lowers thread (or process) `id` to niceness `niceness` with `setpriority(2)` (`node:os`; on
+ * Linux a thread id names that thread alone); never raises it, which needs privileges, so a
+ * thread already nicer stays as it is. Synchronous, no subprocess. False when it could not:
+ * the id is gone, or this process lacks `--allow-sys` (a cell).
  *
  * @example
  * ```ts ignore
- * await lowerPriority(tid, 19); // a worker thread running a CPU-heavy event
+ * lowerPriority(tid, 19); // a worker thread running a CPU-heavy event
  * ```
  */
-export function lowerPriority(id: number, niceness: number): Promise<boolean> {
-  if (!RENICE) return Promise.resolve(false);
-  return succeeds(RENICE, ["-n", String(niceness), "-p", String(id)]);
+export function lowerPriority(id: number, niceness: number): boolean {
+  try {
+    if (getPriority(id) < niceness) setPriority(id, niceness);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Runs `cmd` quietly; true when it exits 0 (false when it fails or can't start). */
