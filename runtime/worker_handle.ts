@@ -39,6 +39,7 @@ import type { BindingHost } from "./bindings/types.ts";
 import { acceptUpgrade, WorkerSockets } from "./websocket/relay.ts";
 import { type WorkerThread, workerThread, zombieThreads } from "./memory/zombie_threads.ts";
 import { demoteToIdle, lowerPriority } from "./memory/cpu_priority.ts";
+import { onStreamEnd } from "./stream_end.ts";
 import { threadCpuNs } from "./memory/thread_cpu.ts";
 
 export type WorkerState = "starting" | "ready" | "dead";
@@ -88,6 +89,13 @@ interface Pending {
   request?: Request;
   /** CPU-ish time charged to this event so far, ns (see `WorkerHandleOptions.cpuMs`). */
   cpuNs: number;
+  /**
+   * Its body is a stream the tenant's code still produces: the event stays in flight (metered,
+   * its worker not retired under it) until the stream is over.
+   */
+  streaming?: AbortController;
+  /** The worker said the event settled while its body still streamed. */
+  settledEarly?: boolean;
 }
 
 let nextEventId = 1;
@@ -245,6 +253,7 @@ export class WorkerHandle {
     for (const [id, p] of this.#pending) {
       if (!p.responded) p.reject(err);
       this.#pending.delete(id);
+      p.streaming?.abort(err); // its body ends with the worker
     }
     this.inFlight = 0;
     this.sockets.closeAll(1011, `worker stopped: ${reason}`);
@@ -295,6 +304,11 @@ export class WorkerHandle {
   #timeout(id: number) {
     const p = this.#pending.get(id);
     if (!p) return;
+    if (p.streaming) {
+      // a long body is no timeout (a download, server-sent events); cpu_ms still applies
+      p.deadline = performance.now() + this.#o.timeoutMs;
+      return;
+    }
     if (p.responded) {
       // waitUntil work ran past its bound: stop counting it, keep the worker.
       this.#o.logger.log({
@@ -363,9 +377,9 @@ export class WorkerHandle {
       if (p.cpuNs < limitNs) continue;
       this.#pending.delete(id);
       const msg = `an event used more than ${this.#o.cpuMs} ms of CPU (limits.cpu_ms)`;
-      if (!p.responded) {
-        p.reject(new WorkyError("ERR_TENANT_CPU_LIMIT", `tenant "${this.tenant}": ${msg}`));
-      }
+      const err = new WorkyError("ERR_TENANT_CPU_LIMIT", `tenant "${this.tenant}": ${msg}`);
+      if (!p.responded) p.reject(err);
+      p.streaming?.abort(err); // a body still streaming stops here
       this.kill(msg, "ERR_TENANT_CRASHED", "cpu");
       return;
     }
@@ -380,6 +394,15 @@ export class WorkerHandle {
     if (this.#retireReason !== null && this.inFlight <= 0) {
       this.kill(`retired: ${this.#retireReason}`);
     }
+  }
+
+  /** A streamed body is over: its event settles now, or bounds its waitUntil work from now. */
+  #streamOver(id: number) {
+    const p = this.#pending.get(id);
+    if (!p?.streaming) return;
+    p.streaming = undefined;
+    if (p.settledEarly) this.#settle(id);
+    else p.deadline = performance.now() + this.#o.timeoutMs;
   }
 
   /** The event answered and settled in one message: forget it now. */
@@ -447,19 +470,25 @@ export class WorkerHandle {
       case W_BOOTED: // a spare taken before it finished booting
         return;
       case W_RESPONSE: {
-        const p = m[7] ? this.#take(m[1]) : this.#responded(m[1]);
-        if (!p) return;
         const status = m[2];
         const nullBody = status === 204 || status === 205 || status === 304 || status === 101;
         const bytes = m[5];
+        const streamed = !nullBody && !bytes && m[6] !== null;
+        const p = m[7] && !streamed ? this.#take(m[1]) : this.#responded(m[1]);
+        if (!p) return;
         if (!nullBody && bytes instanceof Uint8Array && bytes.byteLength >= BIG_BODY) {
           this.#o.onBigBody?.(bytes.byteLength);
           p.resolve(bytesResponse(bytes, status, m[3], m[4]));
           return;
         }
-        const stream = !nullBody && m[6] && this.#o.onBigBody
-          ? counted(m[6], this.#o.onBigBody)
-          : m[6];
+        let stream = m[6];
+        if (streamed && stream) {
+          if (this.#o.onBigBody) stream = counted(stream, this.#o.onBigBody);
+          p.streaming = new AbortController();
+          p.settledEarly = m[7];
+          const id = m[1];
+          stream = onStreamEnd(stream, () => this.#streamOver(id), p.streaming.signal);
+        }
         p.resolve(
           new Response(nullBody ? null : (bytes ?? stream), {
             status,
@@ -469,9 +498,12 @@ export class WorkerHandle {
         );
         return;
       }
-      case W_SETTLED:
-        this.#settle(m[1]);
+      case W_SETTLED: {
+        const p = this.#pending.get(m[1]);
+        if (p?.streaming) p.settledEarly = true; // settles when its body is over
+        else this.#settle(m[1]);
         return;
+      }
       case W_WS:
         this.sockets.fromWorker(m);
         return;

@@ -34,6 +34,7 @@ import {
 import type { CellIncarnation, CellProcess } from "./cell_process.ts";
 import { relayWebSocket } from "./cell_websocket.ts";
 import { CellCpuMeter } from "./cell_cpu.ts";
+import { onStreamEnd } from "../../runtime/stream_end.ts";
 import { newRequestId } from "../http/request_id.ts";
 import type { ObjectAddress } from "../../runtime/durable_objects/backend.ts";
 import type { ObjectResult } from "../../runtime/bindings/durable_object/types.ts";
@@ -194,6 +195,7 @@ export class CellDeployment {
     }
     this.#inFlight++;
     const metered = this.#cpu.begin();
+    let streaming = false; // metered until the body has been relayed, not only the head
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       const run = await this.cell.serving();
@@ -224,10 +226,14 @@ export class CellDeployment {
         throw e;
       }
       const encoding = res.headers.get(CELL_CONTENT_ENCODING_HEADER);
-      return encoding === null ? res : restoreEncoding(res, encoding);
+      const out = encoding === null ? res : restoreEncoding(res, encoding);
+      if (!out.body) return out;
+      streaming = true;
+      // the tenant's code runs while its body streams: charge the event until the body is over
+      return new Response(onStreamEnd(out.body, () => this.#cpu.end(metered)), out);
     } finally {
       clearTimeout(timer);
-      this.#cpu.end(metered);
+      if (!streaming) this.#cpu.end(metered);
       this.#inFlight--;
     }
   }

@@ -2,7 +2,8 @@
  * `limits.cpu_ms`: an event that burns more CPU than its limit gets 503 ERR_TENANT_CPU_LIMIT long
  * before its wall-clock timeout, whether it spins in one stretch or in short slices; an event
  * that waits (timers, I/O) uses no CPU and is not cut off; light concurrent events sharing a
- * worker are not either; a worker that ran a CPU-heavy event drops to nice 19. Real server, real
+ * worker are not either; CPU burned while a body streams counts; a worker that ran a CPU-heavy
+ * event drops to nice 19. Real server, real
  * workers, the threads' CPU read from /proc: in-process (isolation = "thread", the server reads
  * its own threads) and in a cell (the server reads the cell's threads: the cell can't,
  * control-plane/cells/cell_cpu.ts).
@@ -26,6 +27,18 @@ const TENANT = `
         }
       }
       if (path === "wait") await new Promise((r) => setTimeout(r, 1_500));
+      if (path === "stream") { // the head at once, then 20 ms of work per chunk, 100 chunks
+        const enc = new TextEncoder();
+        let n = 0;
+        return new Response(new ReadableStream({
+          pull(c) {
+            const end = performance.now() + 20;
+            while (performance.now() < end) {}
+            if (n++ < 100) c.enqueue(enc.encode("x"));
+            else c.close();
+          },
+        }));
+      }
       if (path === "heavy") { const end = performance.now() + 120; while (performance.now() < end) {} }
       return new Response("ok");
     },
@@ -88,6 +101,15 @@ describe.skipIf(!canMeasure).each(["thread", "cell"])(
       expect(r.body.error.code).toBe("ERR_TENANT_CPU_LIMIT");
     });
 
+    it("charges CPU burned while the body streams, after the head", async () => {
+      const res = await fx.fetch("/c/stream");
+      expect(res.status).toBe(200); // the head left before the limit
+      // 100 chunks of 20 ms: the body is cut off near 200 ms, long before it is all there
+      const body = await res.text().catch(() => "");
+      expect(body.length).toBeLessThan(50);
+      await until(async () => (await timed("/c/x")).status === 200); // then it serves again
+    });
+
     it("does not count waiting, nor light events sharing the worker", async () => {
       const light = Array.from({ length: 20 }, () => timed("/c/x"));
       const r = await timed("/c/wait"); // 1.5 s in flight, ~0 CPU of its own
@@ -108,3 +130,31 @@ describe.skipIf(!canMeasure).each(["thread", "cell"])(
     });
   },
 );
+
+describe.each(["thread", "cell"])("a streamed body, isolation = %s", (isolation) => {
+  let fx: Fixture;
+  beforeAll(async () => {
+    fx = await startFixture({
+      // a chunk every 100 ms for 1 s: ten times its timeout_ms of wall clock, almost no CPU
+      "s.ts": `export default { fetch() {
+        let n = 0;
+        return new Response(new ReadableStream({
+          async pull(c) {
+            await new Promise((r) => setTimeout(r, 100));
+            if (n++ < 10) c.enqueue(new TextEncoder().encode("x"));
+            else c.close();
+          },
+        }));
+      } };`,
+      "worky.toml": `[tenants.s]\nmodule = "s.ts"\nroutes = ["*/s/*"]\n` +
+        `[tenants.s.limits]\ncpu_ms = 200\ntimeout_ms = 100\nisolation = "${isolation}"\n`,
+    });
+  }, 60_000);
+  afterAll(() => fx?.close());
+
+  it("runs past timeout_ms: a long download is no timeout; its CPU is what is limited", async () => {
+    const res = await fx.fetch("/s/");
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe("x".repeat(10));
+  });
+});
