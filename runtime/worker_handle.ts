@@ -100,6 +100,17 @@ interface Pending {
 
 let nextEventId = 1;
 
+/** Responses whose body a worker still produces (see `Pending.streaming`). */
+const tenantStreams = new WeakSet<Response>();
+
+/**
+ * True when `res` came from a worker with a body its code still produces: a cell marks those
+ * for the control plane, which then meters the event until the body is over.
+ */
+export function isTenantStream(res: Response): boolean {
+  return tenantStreams.has(res);
+}
+
 /**
  * A response whose body is bytes the worker transferred to this thread, without copying them:
  * `new Response(bytes)` copies its body (the Fetch spec's "copy of the bytes"), and on the
@@ -489,13 +500,13 @@ export class WorkerHandle {
           const id = m[1];
           stream = onStreamEnd(stream, () => this.#streamOver(id), p.streaming.signal);
         }
-        p.resolve(
-          new Response(nullBody ? null : (bytes ?? stream), {
-            status,
-            statusText: m[3],
-            headers: m[4],
-          }),
-        );
+        const res = new Response(nullBody ? null : (bytes ?? stream), {
+          status,
+          statusText: m[3],
+          headers: m[4],
+        });
+        if (streamed) tenantStreams.add(res);
+        p.resolve(res);
         return;
       }
       case W_SETTLED: {

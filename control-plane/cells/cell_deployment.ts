@@ -28,6 +28,7 @@ import {
   CELL_ERROR_HEADER,
   CELL_OP_HEADER,
   CELL_REQUEST_ID_HEADER,
+  CELL_STREAMED_HEADER,
   CELL_TOKEN_HEADER,
   type CellAlarm,
 } from "../../runtime/cells/cell_protocol.ts";
@@ -227,10 +228,17 @@ export class CellDeployment {
       }
       const encoding = res.headers.get(CELL_CONTENT_ENCODING_HEADER);
       const out = encoding === null ? res : restoreEncoding(res, encoding);
-      if (!out.body) return out;
+      // a complete body keeps Deno's native relay; a tenant's stream goes through onStreamEnd
+      if (!out.body || !out.headers.has(CELL_STREAMED_HEADER)) return out;
+      const headers = new Headers(out.headers);
+      headers.delete(CELL_STREAMED_HEADER);
       streaming = true;
       // the tenant's code runs while its body streams: charge the event until the body is over
-      return new Response(onStreamEnd(out.body, () => this.#cpu.end(metered)), out);
+      return new Response(onStreamEnd(out.body, () => this.#cpu.end(metered)), {
+        status: out.status,
+        statusText: out.statusText,
+        headers,
+      });
     } finally {
       clearTimeout(timer);
       if (!streaming) this.#cpu.end(metered);

@@ -23,6 +23,7 @@
 import { deserialize, serialize } from "node:v8";
 import { errorResponse } from "../../control-plane/http/error_response.ts";
 import { Runtime } from "../runtime.ts";
+import { isTenantStream } from "../worker_handle.ts";
 import { JsonLogger } from "../logger.ts";
 import { TenantLogLimiter } from "../log_limiter.ts";
 import { WorkyError } from "../errors.ts";
@@ -40,6 +41,7 @@ import {
   CELL_OP_HEADER,
   CELL_READY_FIELD,
   CELL_REQUEST_ID_HEADER,
+  CELL_STREAMED_HEADER,
   CELL_TOKEN_HEADER,
   type CellAlarm,
   type CellInit,
@@ -128,8 +130,13 @@ function handle(request: Request): Response | Promise<Response> {
   return deployment.fetch(request, requestId).then(keepEncoding, (err) => failed(err, requestId));
 }
 
-/** Hides `content-encoding` from the relay's fetch, which would decompress the body. */
+/**
+ * Marks a body the tenant's code still produces (only the cell sets that header), and hides
+ * `content-encoding` from the relay's fetch, which would decompress the body.
+ */
 function keepEncoding(res: Response): Response {
+  if (isTenantStream(res)) res.headers.set(CELL_STREAMED_HEADER, "1");
+  else if (res.headers.has(CELL_STREAMED_HEADER)) res.headers.delete(CELL_STREAMED_HEADER);
   const encoding = res.headers.get("content-encoding");
   if (encoding === null) return res;
   const headers = new Headers(res.headers);

@@ -59,6 +59,12 @@ export const CELL_TOKEN_HEADER = "x-worky-cell-token";
 export const CELL_ERROR_HEADER = "x-worky-cell-error";
 
 /**
+ * On a cell's answer: the tenant's code still produces the body (a stream from its worker), so
+ * the control plane meters the event until the body is over. Set by the cell only.
+ */
+export const CELL_STREAMED_HEADER = "x-worky-cell-streamed";
+
+/**
  * A tenant response's `content-encoding`, renamed on the way through the cell's socket: Deno's
  * fetch would decompress the body but keep the header. The control plane renames it back.
  */
