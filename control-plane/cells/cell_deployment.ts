@@ -226,19 +226,9 @@ export class CellDeployment {
         if (ZOMBIE_SUSPECTS.has(e.code)) this.#recycleIfSpinning(run, e.code);
         throw e;
       }
-      const encoding = res.headers.get(CELL_CONTENT_ENCODING_HEADER);
-      const out = encoding === null ? res : restoreEncoding(res, encoding);
-      // a complete body keeps Deno's native relay; a tenant's stream goes through onStreamEnd
-      if (!out.body || !out.headers.has(CELL_STREAMED_HEADER)) return out;
-      const headers = new Headers(out.headers);
-      headers.delete(CELL_STREAMED_HEADER);
-      streaming = true;
-      // the tenant's code runs while its body streams: charge the event until the body is over
-      return new Response(onStreamEnd(out.body, () => this.#cpu.end(metered)), {
-        status: out.status,
-        statusText: out.statusText,
-        headers,
-      });
+      // the tenant's code runs while a marked body streams: charge the event until it is over
+      streaming = res.body !== null && res.headers.has(CELL_STREAMED_HEADER);
+      return tenantResponse(res, streaming ? () => this.#cpu.end(metered) : undefined);
     } finally {
       clearTimeout(timer);
       if (!streaming) this.#cpu.end(metered);
@@ -278,11 +268,20 @@ export class CellDeployment {
 }
 
 /** Puts back the `content-encoding` the cell renamed (`cell_protocol.ts`). */
-function restoreEncoding(res: Response, encoding: string): Response {
+/**
+ * The tenant's response from a cell's answer: `content-encoding` back under its name, the cell's
+ * stream marker gone, and a streamed body calling `bodyOver` when it is over (`onStreamEnd`).
+ * An answer with neither is returned as it is, so its body keeps Deno's native relay.
+ */
+function tenantResponse(res: Response, bodyOver?: () => void): Response {
+  const encoding = res.headers.get(CELL_CONTENT_ENCODING_HEADER);
+  if (encoding === null && !bodyOver) return res;
   const headers = new Headers(res.headers);
   headers.delete(CELL_CONTENT_ENCODING_HEADER);
-  headers.set("content-encoding", encoding);
-  return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
+  headers.delete(CELL_STREAMED_HEADER);
+  if (encoding !== null) headers.set("content-encoding", encoding);
+  const body = bodyOver ? onStreamEnd(res.body!, bodyOver) : res.body;
+  return new Response(body, { status: res.status, statusText: res.statusText, headers });
 }
 
 async function cellError(res: Response): Promise<WorkyError> {

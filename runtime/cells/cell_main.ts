@@ -127,14 +127,14 @@ function handle(request: Request): Response | Promise<Response> {
   const op = request.headers.get(CELL_OP_HEADER);
   if (op !== null) return internal(op, request);
   const requestId = request.headers.get(CELL_REQUEST_ID_HEADER) ?? crypto.randomUUID();
-  return deployment.fetch(request, requestId).then(keepEncoding, (err) => failed(err, requestId));
+  return deployment.fetch(request, requestId).then(forRelay, (err) => failed(err, requestId));
 }
 
 /**
  * Marks a body the tenant's code still produces (only the cell sets that header), and hides
  * `content-encoding` from the relay's fetch, which would decompress the body.
  */
-function keepEncoding(res: Response): Response {
+function forRelay(res: Response): Response {
   if (isTenantStream(res)) res.headers.set(CELL_STREAMED_HEADER, "1");
   else if (res.headers.has(CELL_STREAMED_HEADER)) res.headers.delete(CELL_STREAMED_HEADER);
   const encoding = res.headers.get("content-encoding");

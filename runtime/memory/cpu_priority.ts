@@ -8,8 +8,8 @@
  * good tenants' p99 (3.0×); with misbehaving cells at SCHED_IDLE it was 1.3–2.5× under a paced
  * storm and up to 4.6× under a flood.
  *
- * Without `chrt` (not Linux, or a minimal image) everything here is a no-op, and cells fall back
- * to `nice`.
+ * Without `chrt` (not Linux, or a minimal image) the SCHED_IDLE helpers are no-ops and cells fall
+ * back to `nice`; {@link lowerPriority} needs no tool (`setpriority(2)` through `node:os`).
  *
  * @module
  */

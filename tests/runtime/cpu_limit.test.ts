@@ -135,13 +135,19 @@ describe.each(["thread", "cell"])("a streamed body, isolation = %s", (isolation)
   let fx: Fixture;
   beforeAll(async () => {
     fx = await startFixture({
-      // a chunk every 100 ms for 1 s: ten times its timeout_ms of wall clock, almost no CPU
-      "s.ts": `export default { fetch() {
+      // /s/: a chunk every 100 ms for 1 s, ten times its timeout_ms of wall clock, almost no CPU;
+      // /s/late: 300 ms of waiting (past timeout_ms), then 20 ms of CPU per chunk, 100 chunks
+      "s.ts": `export default { fetch(req) {
+        const late = req.url.endsWith("/late");
         let n = 0;
         return new Response(new ReadableStream({
           async pull(c) {
-            await new Promise((r) => setTimeout(r, 100));
-            if (n++ < 10) c.enqueue(new TextEncoder().encode("x"));
+            if (late) {
+              if (n === 0) await new Promise((r) => setTimeout(r, 300));
+              const end = performance.now() + 20;
+              while (performance.now() < end) {}
+            } else await new Promise((r) => setTimeout(r, 100));
+            if (n++ < (late ? 100 : 10)) c.enqueue(new TextEncoder().encode("x"));
             else c.close();
           },
         }));
@@ -156,5 +162,11 @@ describe.each(["thread", "cell"])("a streamed body, isolation = %s", (isolation)
     const res = await fx.fetch("/s/");
     expect(res.status).toBe(200);
     expect(await res.text()).toBe("x".repeat(10));
+  });
+
+  it("is still charged for CPU past timeout_ms", async () => {
+    const res = await fx.fetch("/s/late");
+    expect(res.status).toBe(200);
+    expect((await res.text().catch(() => "")).length).toBeLessThan(50);
   });
 });
