@@ -73,8 +73,12 @@ describe.skipIf(!canMeasure).each(["thread", "cell"])(
     beforeAll(async () => {
       fx = await startFixture({
         "t.ts": TENANT,
-        "worky.toml": `[tenants.c]\nmodule = "t.ts"\nroutes = ["*/c/*"]\n` +
-          `[tenants.c.limits]\ncpu_ms = 200\ntimeout_ms = 20000\nisolation = "${isolation}"\n`,
+        // one tenant per case that burns CPU: a breach demotes the tenant (SCHED_IDLE), and on a
+        // machine loaded by the other test files the next case would starve there
+        "worky.toml": ["c", "d", "e", "f"].map((t) =>
+          `[tenants.${t}]\nmodule = "t.ts"\nroutes = ["*/${t}/*"]\n[tenants.${t}.limits]\n` +
+          `cpu_ms = 200\ntimeout_ms = 20000\nisolation = "${isolation}"\n`
+        ).join(""),
       });
     }, 60_000);
     afterAll(() => fx?.close());
@@ -96,36 +100,36 @@ describe.skipIf(!canMeasure).each(["thread", "cell"])(
     });
 
     it("adds up CPU spent in short slices", async () => {
-      const r = await timed("/c/slices");
+      const r = await timed("/d/slices");
       expect(r.status).toBe(503);
       expect(r.body.error.code).toBe("ERR_TENANT_CPU_LIMIT");
     });
 
     it("charges CPU burned while the body streams, after the head", async () => {
-      const res = await fx.fetch("/c/stream");
+      const res = await fx.fetch("/e/stream");
       expect(res.status).toBe(200); // the head left before the limit
       // 100 chunks of 20 ms: the body is cut off near 200 ms, long before it is all there
       const body = await res.text().catch(() => "");
       expect(body.length).toBeLessThan(50);
-      await until(async () => (await timed("/c/x")).status === 200); // then it serves again
+      await until(async () => (await timed("/e/x")).status === 200); // then it serves again
     });
 
     it("does not count waiting, nor light events sharing the worker", async () => {
-      const light = Array.from({ length: 20 }, () => timed("/c/x"));
-      const r = await timed("/c/wait"); // 1.5 s in flight, ~0 CPU of its own
+      const light = Array.from({ length: 20 }, () => timed("/f/x"));
+      const r = await timed("/f/wait"); // 1.5 s in flight, ~0 CPU of its own
       expect(r.status).toBe(200);
       expect((await Promise.all(light)).every((x) => x.status === 200)).toBe(true);
     });
 
     it("a worker that ran a CPU-heavy event (≥ 50 ms) yields: its thread drops to nice 19", async () => {
-      const current = () => fx.server.deployments.get("c")!.current;
+      const current = () => fx.server.deployments.get("f")!.current;
       const nices = () =>
         isolation === "thread"
           ? (current() as Deployment).pool.threads.map((t) => threadNice(t.tid))
           : workerNices((current() as CellDeployment).stats().pid!);
-      await timed("/c/x");
+      await timed("/f/x");
       expect(nices().includes(19)).toBe(false); // short events: nothing changes
-      expect((await timed("/c/heavy")).status).toBe(200); // 120 ms of CPU, under cpu_ms
+      expect((await timed("/f/heavy")).status).toBe(200); // 120 ms of CPU, under cpu_ms
       await until(() => nices().includes(19));
     });
   },
