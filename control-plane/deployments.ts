@@ -136,7 +136,7 @@ export class DeploymentManager {
    * and with `move` when it costs the others too much in-process (the rules:
    * `WorkerPoolOptions.onNeedsCell`): then only for `isolation = "auto"`, and until its next
    * deploy or until the operator starts Worky again (a replacement or restart by the same
-   * supervisor keeps the move: `cell_moves.ts`). A tenant that misbehaved runs at SCHED_IDLE there once its cell serves.
+   * supervisor keeps the move: `cell_moves.ts`). A tenant that misbehaved starts at SCHED_IDLE.
    * Resolves false (and changes nothing) when it already runs in a cell, cells are off, the
    * database is `:memory:`, a move is under way, or it was redeployed meanwhile.
    */

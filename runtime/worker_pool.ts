@@ -32,7 +32,7 @@ export const HOST_BODY_BYTES_PER_S = 64 * 1024 * 1024;
 export interface CellMove {
   /** What it did, for the log. */
   why: string;
-  /** It broke a limit or crash-looped (its cell runs at SCHED_IDLE once it serves), not only heavy. */
+  /** It broke a limit or crash-looped (its cell starts at SCHED_IDLE), rather than being heavy. */
   misbehaved: boolean;
 }
 

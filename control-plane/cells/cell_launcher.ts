@@ -108,9 +108,8 @@ export class CellLauncher {
 
   /**
    * How `tenant` starts in a cell, or null when it runs in this process: configured
-   * (`isolation = "cell"`), quarantined, or moved by an earlier process of this supervisor run
-   * (`cell_moves.ts`). `idle`: it misbehaved (quarantined, or moved for that), so its cell runs at
-   * SCHED_IDLE once it serves (`CellProcessOptions.idle`).
+   * (`isolation = "cell"`), quarantined (at SCHED_IDLE), or moved by an earlier process of this
+   * supervisor run (`cell_moves.ts`; at SCHED_IDLE when it misbehaved).
    */
   async wants(tenant: TenantConfig): Promise<CellStart | null> {
     if (tenant.limits.isolation === "cell") return { idle: false };

@@ -60,14 +60,7 @@ export interface CellProcessOptions {
   /** `deno.json` of the repository (import map, npm resolution). */
   denoConfig: string;
   logger: Logger;
-  /**
-   * The tenant misbehaved before (in-process, or in the process this one replaced): the first run
-   * starts like any cell (nice 10), so it comes up in a fraction of a second even while
-   * idle-priority work fills the machine, and drops to SCHED_IDLE as soon as it serves, before
-   * its tenant's code runs much; every later run starts there. Started at SCHED_IDLE, a moved
-   * tenant's cell took 1.3–2.3 s to come up during a storm (bench/isolation.ts), and the
-   * move's after-effects then fell into the measured window.
-   */
+  /** Start at SCHED_IDLE, as if already demoted (the tenant misbehaved before). */
   idle?: boolean;
   /** RSS growth over its first serving moment that gets a run killed, MiB (0 or unset: none). */
   rssGrowthMb?: number;
@@ -116,6 +109,7 @@ export class CellProcess {
 
   constructor(options: CellProcessOptions) {
     this.#o = options;
+    this.#demoted = options.idle === true && canIdle;
     this.#ready.promise.catch(() => {});
   }
 
@@ -246,7 +240,6 @@ export class CellProcess {
         this.#readyRun = run;
         this.#ready.resolve(run);
         this.#capMemory(run);
-        if (this.#o.idle) this.demote("its tenant misbehaved before it moved here");
       }
     };
     run.onKill = () => this.#unready(run); // no new request goes to a run being killed
