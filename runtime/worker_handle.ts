@@ -340,7 +340,7 @@ export class WorkerHandle {
       ),
     );
     // a timed-out event that burned CPU is a loop of the tenant's own, not a slow upstream
-    const burned = p.cpuNs >= HEAVY_EVENT_NS || this.#stuck() ? "cpu" : "timeout";
+    const burned = p.cpuNs >= HEAVY_EVENT_NS ? "cpu" : "timeout";
     this.kill(`event exceeded ${this.#o.timeoutMs} ms`, "ERR_TENANT_CRASHED", burned);
   }
 
@@ -365,22 +365,6 @@ export class WorkerHandle {
     lowerPriority(tid, 19);
   }
 
-  /** `messages` at the last sweep. */
-  #heard = 0;
-  /** CPU the thread used since the worker last sent a message (as of the last sweep), ns. */
-  #silentNs = 0;
-
-  /**
-   * The worker's thread burned {@link HEAVY_EVENT_NS} without sending anything: its JavaScript
-   * is stuck in a loop of its own. Its events' CPU shares can't tell: a `while (true) {}` takes
-   * every event that arrives after it hostage, and equal shares split its CPU among them, so
-   * with many requests waiting each share stays small and the loop looked like a slow upstream.
-   * A worker busy with many requests keeps answering them, so it is never stuck.
-   */
-  #stuck(): boolean {
-    return this.#silentNs >= HEAVY_EVENT_NS;
-  }
-
   /** The thread's CPU time at the last sweep, ns (undefined: not read since it went busy). */
   #cpuSeenNs: number | undefined;
 
@@ -398,12 +382,6 @@ export class WorkerHandle {
     if (seen === undefined) return;
     const share = (cpu - seen) / this.#pending.size;
     const limitNs = this.#o.cpuMs! * 1e6;
-    if (this.messages !== this.#heard) {
-      this.#heard = this.messages;
-      this.#silentNs = 0;
-    }
-    this.#silentNs += cpu - seen;
-    if (this.#stuck() && !this.#yielding) this.#yieldCpu(tid!);
     for (const [id, p] of this.#pending) {
       p.cpuNs += share;
       if (p.cpuNs >= HEAVY_EVENT_NS && !this.#yielding) this.#yieldCpu(tid!);
