@@ -38,7 +38,7 @@ import {
 import type { BindingHost } from "./bindings/types.ts";
 import { acceptUpgrade, WorkerSockets } from "./websocket/relay.ts";
 import { type WorkerThread, workerThread, zombieThreads } from "./memory/zombie_threads.ts";
-import { demoteToIdle, lowerPriority } from "./memory/cpu_priority.ts";
+import { demoteToIdle, HEAVY_EVENT_NS, lowerPriority } from "./memory/cpu_priority.ts";
 import { onStreamEnd } from "./stream_end.ts";
 import { threadCpuNs } from "./memory/thread_cpu.ts";
 
@@ -170,8 +170,6 @@ function counted(
  * only while some event is pending; a deadline fires at most SWEEP_MS late.
  */
 const SWEEP_MS = 25;
-/** CPU-ish time of one event past which its worker yields the CPU (`#yieldCpu`): 50 ms. */
-const HEAVY_EVENT_NS = 50e6;
 const deadlines = new (class {
   #handles = new Set<WorkerHandle>();
   #timer: ReturnType<typeof setInterval> | undefined;

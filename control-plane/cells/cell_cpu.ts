@@ -16,13 +16,11 @@
  * @module
  */
 import type { CellIncarnation } from "./cell_process.ts";
-import { lowerPriority } from "../../runtime/memory/cpu_priority.ts";
+import { HEAVY_EVENT_NS, lowerPriority } from "../../runtime/memory/cpu_priority.ts";
 import { threadCpuNs } from "../../runtime/memory/thread_cpu.ts";
 
 /** How often a cell with requests in flight is read, ms (as the in-process deadline sweep). */
 const SWEEP_MS = 25;
-/** CPU-ish time of one event past which the threads that ran it yield (nice 19), as in-process. */
-const HEAVY_EVENT_NS = 50e6;
 /** A stopped worker's thread is judged this long after the stop, ms. */
 export const ZOMBIE_VERDICT_MS = 150;
 

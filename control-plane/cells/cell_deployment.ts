@@ -267,7 +267,6 @@ export class CellDeployment {
   }
 }
 
-/** Puts back the `content-encoding` the cell renamed (`cell_protocol.ts`). */
 /**
  * The tenant's response from a cell's answer: `content-encoding` back under its name, the cell's
  * stream marker gone, and a streamed body calling `bodyOver` when it is over (`onStreamEnd`).

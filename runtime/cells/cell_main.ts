@@ -136,7 +136,7 @@ function handle(request: Request): Response | Promise<Response> {
  */
 function forRelay(res: Response): Response {
   if (isTenantStream(res)) res.headers.set(CELL_STREAMED_HEADER, "1");
-  else if (res.headers.has(CELL_STREAMED_HEADER)) res.headers.delete(CELL_STREAMED_HEADER);
+  else res.headers.delete(CELL_STREAMED_HEADER); // a tenant's own header of that name
   const encoding = res.headers.get("content-encoding");
   if (encoding === null) return res;
   const headers = new Headers(res.headers);

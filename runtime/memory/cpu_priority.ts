@@ -24,6 +24,12 @@ const executable = (paths: string[]) =>
     }
   });
 
+/**
+ * CPU-ish time of one event past which the threads that ran it drop to nice 19 (`lowerPriority`),
+ * in-process (`WorkerHandle`) and in a cell (`CellCpuMeter`) alike: 50 ms.
+ */
+export const HEAVY_EVENT_NS = 50e6;
+
 /** util-linux's `chrt`, on Linux. */
 const CHRT = Deno.build.os === "linux" ? executable(["/usr/bin/chrt", "/bin/chrt"]) : undefined;
 /** coreutils' `nice`. */
