@@ -61,7 +61,8 @@ async function runOnce(checkout: string, phase: string): Promise<RunFigures> {
   const text = new TextDecoder().decode(stdout);
   const json = text.slice(text.indexOf("{"), text.lastIndexOf("}") + 1);
   if (!success || !json) throw new Error(`bench/isolation.ts failed in ${checkout}`);
-  // Deno's console prints the object with unquoted-safe keys quoted and numbers bare: JSON
+  // bench/isolation.ts prints its object with console.log: every key quoted, strings in double
+  // quotes, numbers bare, so it parses as JSON (checked on its real output)
   return runFigures(JSON.parse(json), phase);
 }
 
