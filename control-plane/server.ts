@@ -3,6 +3,7 @@
  * admin API, behind one `Deno.serve`. `/_worky/*` goes to Hono; everything
  * else is tenant traffic and takes the ingress fast path.
  */
+import { presizeFdTable } from "../runtime/fd_table.ts";
 import { assertNoPermissionPrompts } from "./permission_prompts.ts";
 import { Hono } from "hono";
 import type { WorkyConfig } from "./config/types.ts";
@@ -92,6 +93,8 @@ export interface WorkyServer {
  */
 export async function startServer(options: ServerOptions): Promise<WorkyServer> {
   assertNoPermissionPrompts(); // tenants run in this process: Deno must not ask the terminal
+  // grown now, on a quiet box: growing it while serving waits out an RCU grace period (fd_table.ts)
+  presizeFdTable();
   const { config } = options;
   // a tenant that logs or fails on every request of a flood gets a bounded share of the log
   const logger = new TenantLogLimiter(
