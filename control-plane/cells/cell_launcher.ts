@@ -203,6 +203,8 @@ export class CellLauncher {
       logger: this.#o.logger,
       idle,
       rssGrowthMb: cellRssGrowthMb(memoryMb),
+      // a tenant moved here for its weight that then misbehaves starts at SCHED_IDLE next time
+      onDemote: (why) => void this.#moves.misbehaved(spec.tenant, why).catch(() => {}),
     });
     try {
       await cell.start();

@@ -89,6 +89,19 @@ export class CellMoves {
     });
   }
 
+  /**
+   * Marks `tenant`'s move as misbehaved (its cell went to SCHED_IDLE for `why`), so the next
+   * process of this run starts its cell there too; no-op when it was not moved, or is marked.
+   */
+  misbehaved(tenant: string, why: string): Promise<void> {
+    return this.#update((t) => {
+      const m = t[tenant];
+      if (m && !m.misbehaved) {
+        t[tenant] = { ...m, why: `${m.why}; then in its cell: ${why}`, misbehaved: true };
+      }
+    });
+  }
+
   /** Forgets `tenant`'s move (it was deployed again). */
   forget(tenant: string): Promise<void> {
     return this.#update((t) => {

@@ -64,6 +64,8 @@ export interface CellProcessOptions {
   idle?: boolean;
   /** RSS growth over its first serving moment that gets a run killed, MiB (0 or unset: none). */
   rssGrowthMb?: number;
+  /** Called once, when the cell goes to SCHED_IDLE (`demote`), with the reason. */
+  onDemote?: (reason: string) => void;
 }
 
 /** A busy cell's RSS is read this often, ms (an idle one's once a second). */
@@ -165,6 +167,7 @@ export class CellProcess {
   demote(reason: string): void {
     if (this.#demoted || !canIdle) return;
     this.#demoted = true;
+    this.#o.onDemote?.(reason);
     this.#o.logger.log({
       level: "warn",
       msg:

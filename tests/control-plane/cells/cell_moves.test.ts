@@ -33,6 +33,21 @@ describe("CellMoves", () => {
     expect(Object.keys(await moves.read())).toEqual(["b"]);
   });
 
+  it("marks a move misbehaved once, keeping why it moved; not a tenant it never moved", async () => {
+    const moves = new CellMoves(dir, "run");
+    await moves.record("huge", { why: "big bodies", misbehaved: false }, at);
+    await moves.misbehaved("huge", "ERR_TENANT_MEMORY");
+    await moves.misbehaved("huge", "died again");
+    await moves.misbehaved("configured", "ERR_TENANT_TIMEOUT");
+    expect(await new CellMoves(dir, "run").read()).toEqual({
+      huge: {
+        why: "big bodies; then in its cell: ERR_TENANT_MEMORY",
+        misbehaved: true,
+        at: at.toISOString(),
+      },
+    });
+  });
+
   it("is a no-op without a supervisor run", async () => {
     const moves = new CellMoves(dir, undefined);
     await moves.record("a", { why: "x", misbehaved: true }, at);

@@ -10,6 +10,7 @@ import { type Fixture, startFixture, until } from "../../_helpers/fixture.ts";
 import { Deployment } from "../../../runtime/deployment.ts";
 import { canIdle } from "../../../runtime/memory/cpu_priority.ts";
 import { policiesOf, SCHED_IDLE } from "../../_helpers/sched_policy.ts";
+import { CellMoves } from "../../../control-plane/cells/cell_moves.ts";
 
 const TENANT = `export default {
   async fetch(req) {
@@ -48,6 +49,9 @@ const block = (name: string, isolation?: string, limits = "") =>
  */
 const roomy = (name: string, isolation?: string) => block(name, isolation, "memory_mb = 256\n");
 
+/** The supervisor run the fixture's server belongs to (`cell_moves.ts` records under it). */
+const RUN = "test-run";
+
 describe("a crash-looping tenant", () => {
   let fx: Fixture;
   beforeAll(async () => {
@@ -58,7 +62,7 @@ describe("a crash-looping tenant", () => {
         roomy("bigpinned", "thread") + roomy("streamer") + block("slow") +
         `[tenants.slow.limits]\ntimeout_ms = 200\n` +
         block("spinner") + `[tenants.spinner.limits]\ntimeout_ms = 300\n`,
-    });
+    }, { supervisorRun: RUN }); // moves are recorded, as under `worky serve`'s supervisor
   });
   afterAll(() => fx?.close());
 
@@ -173,6 +177,21 @@ describe("a crash-looping tenant", () => {
     await bigBodies("big", 4); // the cell relays them whole
     // heavy is not misbehaving: its cell runs at the cells' nice 10, not at SCHED_IDLE
     if (canIdle) expect(policiesOf(cellStats("big")!.pid!).includes(SCHED_IDLE)).toBe(false);
+  }, 30_000);
+
+  it("a tenant moved for its weight that then misbehaves in its cell is recorded so", async () => {
+    const moves = new CellMoves(`${fx.dir}/.worky`, RUN);
+    expect((await moves.read()).big).toMatchObject({ misbehaved: false }); // the test above
+    const res = await fx.fetch("/big/exit"); // Deno.exit in its cell
+    expect(res.status).toBeGreaterThanOrEqual(500);
+    await res.body?.cancel();
+    if (!canIdle) return; // no SCHED_IDLE here: nothing to demote to, nothing to record
+    await until(() => policiesOf(cellStats("big")!.pid!).includes(SCHED_IDLE), 10_000);
+    // the next process of this supervisor run starts its cell at SCHED_IDLE (`wants`)
+    await until(async () => (await moves.read()).big?.misbehaved === true, 10_000);
+    expect((await moves.read()).big.why).toMatch(
+      /onto the host thread.*; then in its cell: its tenant failed with ERR_TENANT_CRASHED/,
+    );
   }, 30_000);
 
   it("counts streamed bodies too: each chunk lands on the host thread's heap", async () => {
