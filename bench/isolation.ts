@@ -171,6 +171,16 @@ const merge = (xs: Sample[]): Sample => ({
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * V8's full collection, when this process runs with `--v8-flags=--expose-gc` (`deno task bench`
+ * and `bench/isolation_ab.ts` do), run before each timed window: a collection of this process's
+ * own heap inside a window delayed the good and the control requests alike. Measured (perf
+ * `sched_switch` over a run's five storm windows, session 15): 4 of the 5 stretches where both
+ * waited over 15 ms (up to 54 ms) came while this process's V8 helper threads were collecting.
+ */
+const collectOwnGarbage = (globalThis as { gc?: () => void }).gc ?? (() => {});
+
 /** Quiet/storm window pairs per phase; each window is REQUESTS / ROUNDS good requests. */
 const ROUNDS = Number(Deno.env.get("BENCH_ISOLATION_ROUNDS") ?? 5);
 /** Pause after a storm window before the next quiet one, at least. */
@@ -279,7 +289,10 @@ async function phase(isolation: "auto" | "cell", kind: "paced" | "flood") {
     const [quietPaced, stormyPaced, quietControl, stormyControl]: Sample[][] = [[], [], [], []];
     const [quietSteal, stormSteal]: number[][] = [[], []];
     const window = Math.ceil(REQUESTS / ROUNDS);
-    const paced = () => withSteal(() => pacedGoodTraffic([url, controlUrl], window, GOOD_RPS));
+    const paced = () => {
+      collectOwnGarbage();
+      return withSteal(() => pacedGoodTraffic([url, controlUrl], window, GOOD_RPS));
+    };
     for (let round = 0; round < ROUNDS; round++) {
       const [[quiet, quietC], qSteal] = await paced();
       quietPaced.push(quiet);

@@ -53,7 +53,14 @@ export function median(xs: number[]): number {
 
 async function runOnce(checkout: string, phase: string): Promise<RunFigures> {
   const { stdout, success } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--no-prompt", "--unstable-worker-options", "bench/isolation.ts"],
+    args: [
+      "run",
+      "-A",
+      "--no-prompt",
+      "--unstable-worker-options",
+      "--v8-flags=--expose-gc",
+      "bench/isolation.ts",
+    ],
     cwd: checkout,
     env: { BENCH_ISOLATION_PHASES: phase },
     stderr: "null",
