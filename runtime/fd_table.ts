@@ -31,6 +31,8 @@ export interface FdTableIo {
   close(fd: number): void;
   /** The soft `RLIMIT_NOFILE` (default: from `/proc/self/limits`); undefined when unknown. */
   softLimit(): number | undefined;
+  /** Entries the table has now (default: `FDSize` in `/proc/self/status`); undefined if unknown. */
+  tableSize(): number | undefined;
 }
 
 /** The soft "Max open files" limit of this process, from `/proc/self/limits`. */
@@ -45,10 +47,21 @@ function openFilesSoftLimit(): number | undefined {
   }
 }
 
+/** This process's `FDSize`, from `/proc/self/status`. */
+function fdTableSize(): number | undefined {
+  try {
+    const size = Deno.readTextFileSync("/proc/self/status").match(/^FDSize:\s+(\d+)/m)?.[1];
+    return size === undefined ? undefined : Number(size);
+  } catch {
+    return undefined;
+  }
+}
+
 const linuxIo: FdTableIo = {
   open: () => openSync("/dev/null", "r"),
   close: closeSync,
   softLimit: openFilesSoftLimit,
+  tableSize: fdTableSize,
 };
 
 /**
@@ -56,8 +69,8 @@ const linuxIo: FdTableIo = {
  * is numbered `entries / 2` or more (a table holds the next power of two past its highest
  * descriptor), then closes them all. It never takes more than half the soft open-files limit,
  * so with a low limit the table grows less. Returns the highest descriptor number it reached
- * (-1 when it opened none: not Linux, or no descriptor could be opened). Linux only; elsewhere a
- * no-op.
+ * (-1 when it opened none: not Linux, the table is big enough already, or no descriptor could be
+ * opened). Linux only; elsewhere a no-op.
  *
  * @example
  * ```ts
@@ -70,6 +83,7 @@ export function presizeFdTable(
   io: FdTableIo = linuxIo,
 ): number {
   if (io === linuxIo && Deno.build.os !== "linux") return -1;
+  if ((io.tableSize() ?? 0) >= entries) return -1; // grown before (another server in this process)
   const limit = io.softLimit();
   const budget = limit === undefined ? entries : Math.min(entries, Math.floor(limit / 2));
   const opened: number[] = [];

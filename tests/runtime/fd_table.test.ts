@@ -26,6 +26,7 @@ function fakeIo(limit: number | undefined, failAt = Infinity) {
     },
     close: (fd) => void open.delete(fd),
     softLimit: () => limit,
+    tableSize: () => 64,
   };
   return { io, open, opened: () => next - 10 };
 }
@@ -45,7 +46,8 @@ describe("presizeFdTable", () => {
       const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
       const before = { size: size(), fds: fds() };
       const highest = presizeFdTable();
-      console.log(JSON.stringify({ before, highest, after: { size: size(), fds: fds() } }));
+      const after = { size: size(), fds: fds() };
+      console.log(JSON.stringify({ before, highest, after, again: presizeFdTable() }));
     `;
       const out = await new Deno.Command(Deno.execPath(), { args: ["eval", code] }).output();
       expect(new TextDecoder().decode(out.stderr)).toBe("");
@@ -54,6 +56,7 @@ describe("presizeFdTable", () => {
       expect(r.highest).toBe(2048);
       expect(r.after.size).toBeGreaterThanOrEqual(4096);
       expect(r.after.fds).toBe(r.before.fds);
+      expect(r.again).toBe(-1); // grown already: nothing opened
     },
   );
 
@@ -82,6 +85,13 @@ describe("presizeFdTable", () => {
     expect(presizeFdTable(4096, io)).toBe(59);
     expect(opened()).toBe(50);
     expect(open.size).toBe(0);
+  });
+
+  it("opens nothing when the table holds the entries already", () => {
+    const { io, opened } = fakeIo(20_000);
+    expect(presizeFdTable(256, { ...io, tableSize: () => 256 })).toBe(-1);
+    expect(presizeFdTable(256, { ...io, tableSize: () => undefined })).toBe(128);
+    expect(opened()).toBe(119);
   });
 
   it("keeps what grew when opening fails, and closes what it opened", () => {
