@@ -108,10 +108,7 @@ export class WorkerPool {
    * even at its concurrency target, rather than wait.
    */
   pickSoon(): WorkerHandle | Promise<void> {
-    if (
-      this.#moving && !this.#closed &&
-      (this.#movingHeavy || !this.#workers.some((w) => w.accepting))
-    ) {
+    if (this.#moving && !this.#closed) {
       return this.#moving.then(() => {}, () => {}); // then this pool is drained, or serves again
     }
     if (!this.#closed && this.#workers.length === 0) {
@@ -145,20 +142,20 @@ export class WorkerPool {
   }
 
   /**
-   * Set while the tenant moves into a cell of its own (`onNeedsCell`). Until
-   * the cell serves, the live workers take its events and none is started: `new Worker()` blocks
-   * this thread (≈ 11–15 ms quiet, several times that while a storm loads the cores; measured,
-   * respawns of misbehaving tenants were most of the host thread's time in the storm's first
-   * window), and the cell is about to take over anyway. With no live worker, {@link pickSoon}
-   * waits for the move (its caller then finds this pool drained and goes to the cell: the
-   * ingress retries a refused request on the tenant's new deployment) and {@link pick} refuses.
+   * Set while the tenant moves into a cell of its own (`onNeedsCell`). Until the cell serves
+   * (~0.5–2 s), none of its workers is started: `new Worker()` blocks this thread (≈ 11–15 ms
+   * quiet, several times that while a storm loads the cores; measured, respawns of misbehaving
+   * tenants were most of the host thread's time in the storm's first window). Its new events
+   * wait for the move in {@link pickSoon} even while workers live here (its caller then finds
+   * this pool drained and goes to the cell: the ingress retries a refused request on the
+   * tenant's new deployment); {@link pick}, which can't wait, uses a live worker or refuses.
+   * Why wait when a worker lives: a heavy tenant's bodies would keep landing on this heap, and a
+   * misbehaving one's garbage is collected by V8's helper threads, which all isolates of this
+   * process share at normal priority however low its own thread runs (traced, session 15: those
+   * helpers took 30–35 ms of the two cores in a 50 ms stretch of a storm while the host thread
+   * waited 17–34 ms for a core, with `hog` allocating in-process during its move).
    */
   #moving: Promise<boolean> | undefined;
-  /**
-   * The move is for heavy bodies: its events wait for the cell even while workers live here,
-   * rather than put more bodies onto this heap meanwhile (a cell starts in ~0.5–1 s).
-   */
-  #movingHeavy = false;
 
   #refuseWhileMoving(): never {
     const err = new WorkyError(
@@ -282,7 +279,6 @@ export class WorkerPool {
     const move = this.#o.onNeedsCell?.(cellMove);
     if (!move) return;
     this.#moving = move;
-    this.#movingHeavy = !cellMove.misbehaved;
     const resume = () => {
       if (this.#moving === move) this.#moving = undefined;
     };

@@ -25,6 +25,7 @@ const TENANT = `export default {
       }));
     }
     if (new URL(req.url).pathname.endsWith("/pid")) return new Response(String(Deno.pid));
+    if (new URL(req.url).pathname.endsWith("/slow")) await new Promise((r) => setTimeout(r, 1500));
     if (new URL(req.url).pathname.endsWith("/hog")) {
       const keep = [];
       for (let i = 0; i < 300; i++) {
@@ -61,7 +62,8 @@ describe("a crash-looping tenant", () => {
         `[tenants.hog.limits]\nmemory_mb = 48\n` + roomy("big") + roomy("modest") +
         roomy("bigpinned", "thread") + roomy("streamer") + block("slow") +
         `[tenants.slow.limits]\ntimeout_ms = 200\n` +
-        block("spinner") + `[tenants.spinner.limits]\ntimeout_ms = 300\n`,
+        block("spinner") + `[tenants.spinner.limits]\ntimeout_ms = 300\n` +
+        block("mover", undefined, "max_concurrency_per_worker = 1\n"),
     }, { supervisorRun: RUN }); // moves are recorded, as under `worky serve`'s supervisor
   });
   afterAll(() => fx?.close());
@@ -193,6 +195,22 @@ describe("a crash-looping tenant", () => {
       /onto the host thread.*; then in its cell: its tenant failed with ERR_TENANT_CRASHED/,
     );
   }, 30_000);
+
+  it(
+    "a misbehaving tenant's events wait for its cell while it moves, though a worker lives here",
+    async () => {
+      const slow = fx.fetch("/mover/slow"); // keeps one worker here busy (1 event per worker)
+      await until(() => fx.server.deployments.get("mover")!.current.stats().inFlight === 1);
+      const exited = await fx.fetch("/mover/exit"); // a second worker, which exits: the move starts
+      expect(exited.status).toBeGreaterThanOrEqual(500);
+      await exited.body?.cancel();
+      // the live worker here would take it at once; it waits for the cell instead
+      expect(await (await fx.fetch("/mover/pid")).text()).not.toBe(String(Deno.pid));
+      expect(cellStats("mover")?.isolation).toBe("cell");
+      expect(await (await slow).text()).toBe("fine"); // the event already running here finished
+    },
+    30_000,
+  );
 
   it("counts streamed bodies too: each chunk lands on the host thread's heap", async () => {
     await bigBodies("streamer", 12, "stream");
