@@ -10,7 +10,8 @@
  * Usage: `deno run -A bench/isolation_ab.ts <checkout A> <checkout B> [pairs]` (default 5 pairs;
  * `BENCH_ISOLATION_PHASES` picks the phase, default "auto paced"). Each checkout needs its
  * `node_modules` (a symlink to this one's will do). Prints each pair and, over the pairs kept, the
- * median p99 ratio, first storm window and storm p99 of each side.
+ * median p99 ratio, first storm window and storm p99 of each side, and its lowest storm success
+ * rate.
  *
  * @module
  */
@@ -23,6 +24,8 @@ export interface RunFigures {
   controlRatio: number;
   firstStormMs: number;
   stormP99Ms: number;
+  /** The good tenant's success rate in the storm windows, %. */
+  stormSuccessPct: number;
   maxStealPct: number;
 }
 
@@ -39,6 +42,7 @@ export function runFigures(out: Record<string, number | string>, phase: string):
     controlRatio: Number(at(": control_p99_storm_over_quiet")),
     firstStormMs: Number(String(at(": good_p99_storm_ms_by_window")).split(" ")[0]),
     stormP99Ms: Number(at(": good_p99_storm_ms")),
+    stormSuccessPct: Number(at(": good_success_storm_pct")),
     maxStealPct: Math.max(...steal.trim().split(/\s+/).map(Number)),
   };
 }
@@ -83,7 +87,7 @@ if (import.meta.main) {
   const kept: [RunFigures, RunFigures][] = [];
   const show = (f: RunFigures) =>
     `ratio ${f.ratio} (control ${f.controlRatio}), first storm ${f.firstStormMs} ms, ` +
-    `storm p99 ${f.stormP99Ms} ms, steal ≤ ${f.maxStealPct} %`;
+    `storm p99 ${f.stormP99Ms} ms, storm success ${f.stormSuccessPct} %, steal ≤ ${f.maxStealPct} %`;
   for (let i = 1; i <= Number(n); i++) {
     const fa = await runOnce(a, phase);
     const fb = await runOnce(b, phase);
@@ -95,7 +99,8 @@ if (import.meta.main) {
     const m = (pick: (f: RunFigures) => number) => median(kept.map((p) => pick(p[k])));
     console.log(
       `${side} over ${kept.length} pair(s): median ratio ${m((f) => f.ratio)}, ` +
-        `first storm ${m((f) => f.firstStormMs)} ms, storm p99 ${m((f) => f.stormP99Ms)} ms`,
+        `first storm ${m((f) => f.firstStormMs)} ms, storm p99 ${m((f) => f.stormP99Ms)} ms, ` +
+        `lowest storm success ${Math.min(...kept.map((p) => p[k].stormSuccessPct))} %`,
     );
   }
 }

@@ -6,6 +6,7 @@ import { median, runFigures } from "../../bench/isolation_ab.ts";
 const out = (phase: string, stealStorm: string) => ({
   [`${phase}: at 1000 req/s: good_p99_quiet_ms`]: 3.19,
   [`${phase}: at 1000 req/s: good_p99_storm_ms`]: 6.57,
+  [`${phase}: at 1000 req/s: good_success_storm_pct`]: 99.95,
   [`${phase}: at 1000 req/s: p99_storm_over_quiet`]: 2.06,
   [`${phase}: at 1000 req/s: good_p99_storm_ms_by_window`]: "6.33 14.28 5.32 4.14 5.77",
   [`${phase}: at 1000 req/s: control_p99_storm_over_quiet`]: 2.3,
@@ -22,6 +23,7 @@ describe("isolation_ab", () => {
       controlRatio: 2.3,
       firstStormMs: 6.33,
       stormP99Ms: 6.57,
+      stormSuccessPct: 99.95,
       maxStealPct: 1,
     });
     expect(runFigures(both, "cell paced").maxStealPct).toBe(7);
