@@ -96,7 +96,8 @@ if (import.meta.main) {
     console.log(`pair ${i}${drop ? " (dropped: steal)" : ""}\n  A ${show(fa)}\n  B ${show(fb)}`);
   }
   for (const [side, k] of [["A", 0], ["B", 1]] as const) {
-    const m = (pick: (f: RunFigures) => number) => median(kept.map((p) => pick(p[k])));
+    const m = (pick: (f: RunFigures) => number) =>
+      Math.round(median(kept.map((p) => pick(p[k]))) * 100) / 100;
     console.log(
       `${side} over ${kept.length} pair(s): median ratio ${m((f) => f.ratio)}, ` +
         `first storm ${m((f) => f.firstStormMs)} ms, storm p99 ${m((f) => f.stormP99Ms)} ms, ` +

@@ -105,7 +105,8 @@ export class WorkerPool {
    * Like {@link pick}, but when starting the first worker would block this thread a second
    * time in one turn (`WorkerFactory.spawnTurn`), a promise to try again after instead: a burst
    * of cold starts then takes turns with everyone else's requests. A pool with a worker uses it,
-   * even at its concurrency target, rather than wait.
+   * even at its concurrency target, rather than wait, unless its tenant is moving into a cell
+   * (see {@link WorkerPool.#moving}).
    */
   pickSoon(): WorkerHandle | Promise<void> {
     if (this.#moving && !this.#closed) {
