@@ -154,7 +154,7 @@ export class WorkerPool {
    * misbehaving one's garbage is collected by V8's helper threads, which all isolates of this
    * process share at normal priority however low its own thread runs (traced, session 15: those
    * helpers took 30–35 ms of the two cores in a 50 ms stretch of a storm while the host thread
-   * waited 17–34 ms for a core, with `hog` allocating in-process during its move).
+   * waited 17–34 ms for a core, while `hog`, whose events allocate ~400 MB each, was moving).
    */
   #moving: Promise<boolean> | undefined;
 

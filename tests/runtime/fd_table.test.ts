@@ -3,16 +3,11 @@
  * in a real `worky` server before it listens, and its budget against the open-files limit.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { type FdTableIo, presizeFdTable } from "../../runtime/fd_table.ts";
+import { type FdTableIo, fdTableSize, presizeFdTable } from "../../runtime/fd_table.ts";
 import { REPO, writeTree } from "../_helpers/fixture.ts";
 import { startWorkyChild, type WorkyProcess } from "../_helpers/worky_process.ts";
 
 const linux = Deno.build.os === "linux";
-
-/** The `FDSize` (table entries) of process `pid`. */
-function fdTableSize(pid: number | "self"): number {
-  return Number(Deno.readTextFileSync(`/proc/${pid}/status`).match(/FDSize:\s+(\d+)/)![1]);
-}
 
 /** Descriptors numbered from 10 up, with the ones still open; the n-th open throws. */
 function fakeIo(limit: number | undefined, failAt = Infinity) {
@@ -41,8 +36,7 @@ describe("presizeFdTable", () => {
     "grows a fresh process's table to 4096 entries and leaves no fd open",
     async () => {
       const code = `
-      import { presizeFdTable } from "${REPO}runtime/fd_table.ts";
-      const size = () => Number(Deno.readTextFileSync("/proc/self/status").match(/FDSize:\\s+(\\d+)/)[1]);
+      import { fdTableSize as size, presizeFdTable } from "${REPO}runtime/fd_table.ts";
       const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
       const before = { size: size(), fds: fds() };
       const highest = presizeFdTable();
