@@ -92,18 +92,23 @@ export class LibsqlObjectBackend implements ObjectBackend {
   async acquireLease(address: ObjectAddress, now: number): Promise<void> {
     const key = objectKey(address);
     const expiresAt = now + this.#leaseMs;
-    const taken = await this.#db.insert(durableObjectLeases)
-      .values({ objectKey: key, owner: this.owner, expiresAt })
-      .onConflictDoUpdate({
-        target: durableObjectLeases.objectKey,
-        set: { owner: this.owner, expiresAt },
-        setWhere:
-          sql`${durableObjectLeases.owner} = ${this.owner} OR ${durableObjectLeases.expiresAt} < ${now}`,
-      })
-      .returning({ owner: durableObjectLeases.owner });
-    if (taken.length === 1 && taken[0].owner === this.owner) return;
-    const [holder] = await this.#db.select().from(durableObjectLeases)
-      .where(eq(durableObjectLeases.objectKey, key));
+    let holder: typeof durableObjectLeases.$inferSelect | undefined;
+    // A holder may release the lease between the two statements (a cell draining as its tenant
+    // comes back in-process): then nobody holds it, and the insert is tried again.
+    for (let attempt = 0; attempt < 3 && !holder; attempt++) {
+      const taken = await this.#db.insert(durableObjectLeases)
+        .values({ objectKey: key, owner: this.owner, expiresAt })
+        .onConflictDoUpdate({
+          target: durableObjectLeases.objectKey,
+          set: { owner: this.owner, expiresAt },
+          setWhere:
+            sql`${durableObjectLeases.owner} = ${this.owner} OR ${durableObjectLeases.expiresAt} < ${now}`,
+        })
+        .returning({ owner: durableObjectLeases.owner });
+      if (taken.length === 1 && taken[0].owner === this.owner) return;
+      [holder] = await this.#db.select().from(durableObjectLeases)
+        .where(eq(durableObjectLeases.objectKey, key));
+    }
     const err = new WorkyError(
       "ERR_CONFLICT",
       `Durable Object ${address.className} ${address.id} (tenant "${address.tenant}") is live in ` +
