@@ -25,6 +25,7 @@
  * {@link phase}). `run()` returns all four, with their ratios to the quiet windows.
  */
 import { freePort, startProcess, waitForHttp } from "./_tools.ts";
+import { priorityPrefix } from "../runtime/memory/cpu_priority.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -184,16 +185,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 const GENERATOR_NICE = 10;
 
-/** `cmd` under `nice -n GENERATOR_NICE` where a `nice` command exists, else as it is. */
-function niced(cmd: string[]): string[] {
-  try {
-    const ok = new Deno.Command("nice", { args: ["true"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-    if (ok) return ["nice", "-n", String(GENERATOR_NICE), ...cmd];
-  } catch { /* no nice here */ }
-  return cmd;
-}
-
 /**
  * V8's full collection, when this process runs with `--v8-flags=--expose-gc` (`deno task bench`
  * and `bench/isolation_ab.ts` do), run before each timed window: a collection of this process's
@@ -290,7 +281,8 @@ async function phase(isolation: "auto" | "cell", kind: "paced" | "flood") {
     const only = Deno.env.get("BENCH_ISOLATION_ONLY");
     const names = Object.keys(BAD).filter((n) => !only || only.split(",").includes(n));
     // the bad traffic comes from another process (bench/isolation_storm.ts): this one only times
-    const [genCmd, ...genArgs] = niced([
+    const [genCmd, ...genArgs] = [
+      ...priorityPrefix(false, GENERATOR_NICE), // nice -n 10, where coreutils' nice exists
       Deno.execPath(),
       "run",
       "-A",
@@ -299,7 +291,7 @@ async function phase(isolation: "auto" | "cell", kind: "paced" | "flood") {
       kind,
       String(BAD_RPS),
       names.join(","),
-    ]);
+    ];
     const generator = new Deno.Command(genCmd, {
       args: genArgs,
       stdin: "piped",
