@@ -57,7 +57,14 @@ export function priorityPrefix(idle: boolean, niceness: number): string[] {
 
 /**
  * Moves thread or process `id` to SCHED_IDLE (`allThreads`: every thread of process `id`).
- * Resolves true when `chrt` succeeded, false otherwise (no chrt, the id is gone).
+ * Resolves true when it succeeded, false otherwise (no chrt, the id is gone).
+ *
+ * With FFI permission (the server has it; a cell does not) it calls `sched_setscheduler(2)` in
+ * libc directly, on this thread, in microseconds; else it runs `chrt`. Why not always `chrt`: a
+ * subprocess is spawned by the thread that serves every tenant, and `spawn` blocks it until the
+ * child has exec'd, which waits for a core when the box is busy. Measured in a storm's first
+ * second (session 17, 2 cores): 5 demotions, each `chrt` spawn blocking 0.6–3.5 ms, against
+ * 0.07 ms for the call.
  *
  * @example
  * ```ts ignore
@@ -67,6 +74,8 @@ export function priorityPrefix(idle: boolean, niceness: number): string[] {
  */
 export function demoteToIdle(id: number, allThreads = false): Promise<boolean> {
   if (!CHRT) return Promise.resolve(false);
+  const libc = schedLibc();
+  if (libc) return Promise.resolve(setIdle(libc, id, allThreads));
   return succeeds(CHRT, [
     ...(allThreads ? ["--all-tasks"] : []),
     "--idle",
@@ -94,6 +103,50 @@ export function lowerPriority(id: number, niceness: number): boolean {
   } catch {
     return false;
   }
+}
+
+type SchedLibc = Deno.DynamicLibrary<{
+  sched_setscheduler: { parameters: ["i32", "i32", "buffer"]; result: "i32" };
+}>;
+let libc: SchedLibc | null | undefined;
+
+/** libc's `sched_setscheduler`, when this process may use FFI (Linux); null otherwise. */
+function schedLibc(): SchedLibc | null {
+  if (libc !== undefined) return libc;
+  libc = null;
+  if (Deno.build.os !== "linux") return libc;
+  try {
+    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return libc;
+  } catch {
+    return libc;
+  }
+  for (const name of ["libc.so.6", "libc.so"]) { // glibc, musl
+    try {
+      libc = Deno.dlopen(name, {
+        sched_setscheduler: { parameters: ["i32", "i32", "buffer"], result: "i32" },
+      }) as SchedLibc;
+      return libc;
+    } catch { /* try the next name */ }
+  }
+  return libc;
+}
+
+/** Linux's SCHED_IDLE policy number (`<sched.h>`). */
+const SCHED_IDLE = 5;
+
+/** SCHED_IDLE for thread `id`, or for every thread of process `id` (`allThreads`). */
+function setIdle(lib: SchedLibc, id: number, allThreads: boolean): boolean {
+  const param = new Int32Array(1); // struct sched_param { int sched_priority = 0 }
+  const set = (tid: number) => lib.symbols.sched_setscheduler(tid, SCHED_IDLE, param) === 0;
+  if (!allThreads) return set(id);
+  let tids: number[];
+  try {
+    tids = [...Deno.readDirSync(`/proc/${id}/task`)].map((e) => Number(e.name));
+  } catch {
+    return false; // the process is gone
+  }
+  // a thread that ended meanwhile is no failure; the process itself must take it
+  return tids.map((tid) => set(tid) || tid !== id).every(Boolean);
 }
 
 /** Runs `cmd` quietly; true when it exits 0 (false when it fails or can't start). */
