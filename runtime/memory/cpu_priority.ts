@@ -63,8 +63,8 @@ export function priorityPrefix(idle: boolean, niceness: number): string[] {
  * libc directly, on this thread, in microseconds; else it runs `chrt`. Why not always `chrt`: a
  * subprocess is spawned by the thread that serves every tenant, and `spawn` blocks it until the
  * child has exec'd, which waits for a core when the box is busy. Measured in a storm's first
- * second (session 17, 2 cores): 5 demotions, each `chrt` spawn blocking 0.6–3.5 ms, against
- * 0.07 ms for the call.
+ * second (session 17, 2 cores, 7 runs): 3–6 demotions, each `chrt` spawn blocking 0.6–10.4 ms,
+ * against 0.07 ms for the call.
  *
  * @example
  * ```ts ignore
