@@ -17,7 +17,7 @@
  */
 import type { CellIncarnation } from "./cell_process.ts";
 import { HEAVY_EVENT_NS, lowerPriority } from "../../runtime/memory/cpu_priority.ts";
-import { threadCpuNs } from "../../runtime/memory/thread_cpu.ts";
+import { threadCpuNs, threadIds } from "../../runtime/memory/thread_cpu.ts";
 
 /** How often a cell with requests in flight is read, ms (as the in-process deadline sweep). */
 const SWEEP_MS = 25;
@@ -41,12 +41,8 @@ export function readWorkerThreads(
   withState = false,
 ): Map<number, ThreadCpu> | undefined {
   const dir = `/proc/${pid}/task`;
-  let tids: number[];
-  try {
-    tids = [...Deno.readDirSync(dir)].map((e) => Number(e.name));
-  } catch {
-    return undefined;
-  }
+  const tids = threadIds(pid);
+  if (!tids) return undefined;
   const out = new Map<number, ThreadCpu>();
   for (const tid of tids) {
     let isWorker = names.get(tid);

@@ -14,6 +14,7 @@
  * @module
  */
 import { getPriority, setPriority } from "node:os";
+import { threadIds } from "./thread_cpu.ts";
 
 const executable = (paths: string[]) =>
   paths.find((p) => {
@@ -62,9 +63,9 @@ export function priorityPrefix(idle: boolean, niceness: number): string[] {
  * With FFI permission (the server has it; a cell does not) it calls `sched_setscheduler(2)` in
  * libc directly, on this thread, in microseconds; else it runs `chrt`. Why not always `chrt`: a
  * subprocess is spawned by the thread that serves every tenant, and `spawn` blocks it until the
- * child has exec'd, which waits for a core when the box is busy. Measured in a storm's first
- * second (session 17, 2 cores, 7 runs): 3–6 demotions, each `chrt` spawn blocking 0.6–10.4 ms,
- * against 0.07 ms for the call.
+ * child has exec'd, which waits for a core when the box is busy. Measured (session 17, 2 cores):
+ * 3–6 demotions in a storm's first 2.5 s (7 runs), each `chrt` spawn blocking the thread 0.6–10.4
+ * ms (the 10 of 2 runs read in full); the call took 0.07 ms on a quiet box.
  *
  * @example
  * ```ts ignore
@@ -139,12 +140,8 @@ function setIdle(lib: SchedLibc, id: number, allThreads: boolean): boolean {
   const param = new Int32Array(1); // struct sched_param { int sched_priority = 0 }
   const set = (tid: number) => lib.symbols.sched_setscheduler(tid, SCHED_IDLE, param) === 0;
   if (!allThreads) return set(id);
-  let tids: number[];
-  try {
-    tids = [...Deno.readDirSync(`/proc/${id}/task`)].map((e) => Number(e.name));
-  } catch {
-    return false; // the process is gone
-  }
+  const tids = threadIds(id);
+  if (!tids) return false; // the process is gone
   // a thread that ended meanwhile is no failure; the process itself must take it
   return tids.map((tid) => set(tid) || tid !== id).every(Boolean);
 }

@@ -27,6 +27,7 @@
  */
 import type { Logger } from "../logger.ts";
 import { demoteToIdle } from "./cpu_priority.ts";
+import { threadIds } from "./thread_cpu.ts";
 
 /** A worker's OS thread. */
 export interface WorkerThread {
@@ -52,16 +53,6 @@ const TASKS = "/proc/self/task";
 const DEMOTE_AFTER_MS = 50;
 const WORKER_NAME = /^worker-(\d+)$/;
 
-function listTasks(): Set<string> | undefined {
-  try {
-    const ids = new Set<string>();
-    for (const e of Deno.readDirSync(TASKS)) ids.add(e.name);
-    return ids;
-  } catch {
-    return undefined; // no /proc (not Linux): nothing is tracked
-  }
-}
-
 function threadName(tid: string | number): string | undefined {
   try {
     return Deno.readTextFileSync(`${TASKS}/${tid}/comm`).trim();
@@ -82,12 +73,13 @@ const threads = new WeakMap<Worker, WorkerThread>();
  * ```
  */
 export function trackWorkerThread(create: () => Worker): Worker {
-  const before = listTasks();
+  const listed = threadIds();
   const worker = create();
-  if (!before) return worker;
+  if (!listed) return worker; // no /proc (not Linux): nothing is tracked
+  const before = new Set(listed);
   let found: WorkerThread | undefined;
   let highest = -1;
-  for (const id of listTasks() ?? []) {
+  for (const id of threadIds() ?? []) {
     if (before.has(id)) continue;
     const name = threadName(id);
     const m = name && WORKER_NAME.exec(name);
@@ -95,9 +87,9 @@ export function trackWorkerThread(create: () => Worker): Worker {
     // lowest tid; another worker started meanwhile (another thread) has a higher n
     if (!m) continue;
     const n = Number(m[1]);
-    if (n > highest || (n === highest && Number(id) < found!.tid)) {
+    if (n > highest || (n === highest && id < found!.tid)) {
       highest = n;
-      found = { tid: Number(id), name: name! };
+      found = { tid: id, name: name! };
     }
   }
   if (found) threads.set(worker, found);
