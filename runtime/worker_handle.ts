@@ -293,7 +293,10 @@ export class WorkerHandle {
       );
     }
     const id = nextEventId++;
-    if (this.inFlight++ === 0) this.#cpuSeenNs = undefined; // idle CPU is nobody's event's
+    if (this.inFlight++ === 0) {
+      this.#cpuSeenNs = undefined; // idle CPU is nobody's event's
+      this.#unansweredCpuNs = 0;
+    }
     return new Promise((resolve, reject) => {
       const deadline = performance.now() + this.#o.timeoutMs;
       this.#pending.set(id, {
@@ -338,7 +341,9 @@ export class WorkerHandle {
       ),
     );
     // a timed-out event that burned CPU is a loop of the tenant's own, not a slow upstream
-    const burned = p.cpuNs >= HEAVY_EVENT_NS ? "cpu" : "timeout";
+    const burned = p.cpuNs >= HEAVY_EVENT_NS || this.#unansweredCpuNs >= HEAVY_EVENT_NS
+      ? "cpu"
+      : "timeout";
     this.kill(`event exceeded ${this.#o.timeoutMs} ms`, "ERR_TENANT_CRASHED", burned);
   }
 
@@ -367,6 +372,18 @@ export class WorkerHandle {
   #cpuSeenNs: number | undefined;
 
   /**
+   * CPU the thread used since the worker last answered an event, ns (while events are in
+   * flight). The equal shares below dilute a loop: the events queued behind one `while (true)`
+   * each get a share of its CPU, so under a paced storm (16 events on the worker) none reached
+   * {@link HEAVY_EVENT_NS} before the 300 ms timeout, and the loop spun at normal priority and
+   * counted as a slow upstream (a second death, a second zombie thread, before its move; measured,
+   * session 18). A thread that burns that much without answering anything runs one long stretch
+   * of its tenant's code, whichever event it is; a busy tenant that keeps answering never gets
+   * there.
+   */
+  #unansweredCpuNs = 0;
+
+  /**
    * Charges the worker thread's CPU since the last sweep to the events in flight, in equal
    * shares (a worker interleaves its events; which one burned it is unknowable from here, so
    * the limit is CPU-ish), and stops the worker when an event passes `cpuMs`.
@@ -378,6 +395,8 @@ export class WorkerHandle {
     const seen = this.#cpuSeenNs;
     this.#cpuSeenNs = cpu;
     if (seen === undefined) return;
+    this.#unansweredCpuNs += cpu - seen;
+    if (this.#unansweredCpuNs >= HEAVY_EVENT_NS && !this.#yielding) this.#yieldCpu(tid!);
     const share = (cpu - seen) / this.#pending.size;
     const limitNs = this.#o.cpuMs! * 1e6;
     for (const [id, p] of this.#pending) {
@@ -397,6 +416,7 @@ export class WorkerHandle {
   #settle(id: number) {
     const p = this.#pending.get(id);
     if (!p) return;
+    this.#unansweredCpuNs = 0;
     this.#pending.delete(id);
     this.inFlight--;
     this.lastActive = performance.now();
@@ -426,6 +446,7 @@ export class WorkerHandle {
     const p = this.#pending.get(id);
     if (!p || p.responded) return undefined;
     p.responded = true;
+    this.#unansweredCpuNs = 0;
     p.deadline = performance.now() + this.#o.timeoutMs; // now bounds the waitUntil work
     return p;
   }

@@ -89,6 +89,8 @@ export interface CellCpuMeterOptions {
   onBreach: (run: CellIncarnation, reason: string) => void;
   /** Reads a process's worker threads (default {@linkcode readWorkerThreads}). */
   read?: typeof readWorkerThreads;
+  /** Renices a thread (default `cpu_priority.ts`'s `lowerPriority`). */
+  lowerPriority?: typeof lowerPriority;
 }
 
 /**
@@ -97,9 +99,11 @@ export interface CellCpuMeterOptions {
  * here), read every {@link SWEEP_MS} ms while any is in flight. An event past `cpuMs` is marked
  * breached and the cell is stopped through `onBreach`: ending the process is the only sure way
  * to stop a thread that runs synchronous code, so the other events in flight in that cell fail
- * with it (in-process, those on the same worker do). As in-process, an event that used 50 ms
- * makes the threads that were busy meanwhile yield: nice 19 for the rest of their life (the
- * cell runs at nice 10 or idle priority already; this is the same rule, one step further).
+ * with it (in-process, those on the same worker do). As in-process, an event that used 50 ms,
+ * or 50 ms used while no event ended (a loop that the equal shares of the events queued behind
+ * it would dilute, see `worker_handle.ts`), makes the threads that were busy meanwhile yield:
+ * nice 19 for the rest of their life (the cell runs at nice 10 or idle priority already; this is
+ * the same rule, one step further).
  *
  * @example
  * ```ts ignore
@@ -123,15 +127,20 @@ export class CellCpuMeter {
   #last = new Map<number, number>();
   /** Threads of `#pid` moved to nice 19. */
   #yielded = new Set<number>();
+  /** What the worker threads used since an event last ended, while events were in flight, ns. */
+  #unansweredNs = 0;
+  readonly #lowerPriority: typeof lowerPriority;
 
   constructor(options: CellCpuMeterOptions) {
     this.#o = options;
     this.#read = options.read ?? readWorkerThreads;
+    this.#lowerPriority = options.lowerPriority ?? lowerPriority;
   }
 
   /** Starts charging a new event. */
   begin(): MeteredEvent {
     const ev: MeteredEvent = { cpuNs: 0 };
+    if (this.#events.size === 0) this.#unansweredNs = 0; // idle CPU is nobody's
     this.#events.add(ev);
     if (this.#timer === undefined) {
       const timer = setInterval(() => this.sweep(), SWEEP_MS);
@@ -143,7 +152,7 @@ export class CellCpuMeter {
 
   /** Stops charging `ev` (the timer stops at the next reading with nothing in flight). */
   end(ev: MeteredEvent): void {
-    this.#events.delete(ev);
+    if (this.#events.delete(ev)) this.#unansweredNs = 0;
   }
 
   /** One reading: charges what the worker threads used since the last one. */
@@ -168,6 +177,8 @@ export class CellCpuMeter {
       busy.push(tid);
     }
     if (used === 0 || this.#events.size === 0) return;
+    this.#unansweredNs += used;
+    if (this.#unansweredNs >= HEAVY_EVENT_NS) this.#yield(busy);
     const share = used / this.#events.size;
     const limitNs = this.#o.cpuMs * 1e6;
     for (const ev of this.#events) {
@@ -229,7 +240,7 @@ export class CellCpuMeter {
     for (const tid of tids) {
       if (this.#yielded.has(tid)) continue;
       this.#yielded.add(tid);
-      lowerPriority(tid, 19);
+      this.#lowerPriority(tid, 19);
     }
   }
 

@@ -13,11 +13,16 @@ import type { CellIncarnation } from "../../../control-plane/cells/cell_process.
 
 const MS = 1e6;
 
-/** A meter over `threads` (tid → [ns, running]), which the test changes between readings. */
+/**
+ * A meter over `threads` (tid → [ns, running]), which the test changes between readings. The
+ * tids are made up, so the threads it would renice are recorded in `yielded` instead (the real
+ * `lowerPriority` once reniced this machine's pid 1 and 2 from here).
+ */
 function meterOver(cpuMs: number) {
   const threads = new Map<number, [number, boolean]>();
   const run = { pid: 4242 } as CellIncarnation;
   const breaches: string[] = [];
+  const yielded: number[] = [];
   const meter = new CellCpuMeter({
     tenant: "t",
     cpuMs,
@@ -27,8 +32,9 @@ function meterOver(cpuMs: number) {
       new Map<number, ThreadCpu>(
         [...threads].map(([tid, [ns, running]]) => [tid, { ns, running }]),
       ),
+    lowerPriority: (tid, niceness) => (yielded.push(tid), niceness === 19),
   });
-  return { meter, threads, run, breaches };
+  return { meter, threads, run, breaches, yielded };
 }
 
 describe("CellCpuMeter", () => {
@@ -69,6 +75,26 @@ describe("CellCpuMeter", () => {
     expect(marks[0]).toBeUndefined();
     expect(marks[1]).toContain("more than 200 ms of CPU (limits.cpu_ms)");
     expect(breaches).toEqual(["an event used more than 200 ms of CPU (limits.cpu_ms)"]);
+  });
+
+  it("makes busy threads yield after 50 ms of one event, or 50 ms while none ended", () => {
+    const { meter, threads, yielded } = meterOver(10_000);
+    threads.set(1, [0, true]);
+    threads.set(2, [0, true]);
+    const evs = Array.from({ length: 16 }, () => meter.begin());
+    meter.sweep(); // baseline
+    threads.set(1, [30 * MS, true]);
+    meter.sweep();
+    meter.end(evs.pop()!); // an answer: what ran so far was not one long stretch
+    threads.set(1, [60 * MS, true]);
+    meter.sweep();
+    expect(yielded).toEqual([]); // 30 ms since the answer, 4 ms a share at most
+    threads.set(1, [85 * MS, true]);
+    meter.sweep();
+    // 55 ms without an answer: a loop, though each of the 15 events' shares is under 6 ms
+    expect(evs.every((ev) => ev.cpuNs < 10 * MS)).toBe(true);
+    expect(yielded).toEqual([1]); // the busy thread, not the idle one
+    for (const ev of evs) meter.end(ev);
   });
 
   it("charges nothing against a limit of 0", () => {

@@ -63,6 +63,7 @@ describe("a crash-looping tenant", () => {
         roomy("bigpinned", "thread") + roomy("streamer") + block("slow") +
         `[tenants.slow.limits]\ntimeout_ms = 200\n` +
         block("spinner") + `[tenants.spinner.limits]\ntimeout_ms = 300\n` +
+        block("queued") + `[tenants.queued.limits]\ntimeout_ms = 300\n` +
         block("mover", undefined, "max_concurrency_per_worker = 1\n"),
     }, { supervisorRun: RUN }); // moves are recorded, as under `worky serve`'s supervisor
   });
@@ -129,6 +130,23 @@ describe("a crash-looping tenant", () => {
     await res.body?.cancel();
     await until(() => cellStats("spinner")?.isolation === "cell", 20_000);
     expect(moveLog("spinner", /a worker was stopped: event exceeded 300 ms/)).toBe(true);
+  }, 30_000);
+
+  it("moves on that first timeout with many events queued behind the loop", async () => {
+    // 16 requests on one worker: each one's equal share of the loop's CPU stays under the
+    // heavy-event mark, the CPU burned without an answer does not
+    const inProcess = current("queued") as Deployment;
+    const statuses = await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        const res = await fx.fetch("/queued/spin");
+        await res.body?.cancel();
+        return res.status;
+      }),
+    );
+    expect(statuses).toContain(504);
+    expect(inProcess.pool.recycled).toBe(1); // one death
+    await until(() => cellStats("queued")?.isolation === "cell", 20_000);
+    expect(moveLog("queued", /a worker was stopped: event exceeded 300 ms/)).toBe(true);
   }, 30_000);
 
   it('stays in-process with isolation = "thread"', async () => {
