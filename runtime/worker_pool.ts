@@ -164,9 +164,9 @@ export class WorkerPool {
    * The events held by a move resume one per turn of the event loop, not all in the one turn
    * the cell became ready in: each is relayed to the cell (a request and a connection of its
    * own), and this thread serves every tenant. Measured (session 17, a storm's first 2 s, 2
-   * cores, 8 moves in 2 runs): a moved tenant's held requests (up to the 16 its client kept open) plus
-   * the swap held the event loop for 2.6–21.3 ms in one turn; 1.2–1.8 ms after (8.3 for `huge`,
-   * whose swap alone took 6.6).
+   * cores, 8 moves in 2 runs): a moved tenant's held requests (up to the 16 its client kept
+   * open) plus the swap held the event loop for 2.6–21.3 ms in one turn; 1.2–1.8 ms after (8.3
+   * for `huge`, whose swap alone took 6.6).
    */
   readonly #afterMove = new EventTurns();
 

@@ -63,9 +63,9 @@ export function priorityPrefix(idle: boolean, niceness: number): string[] {
  * With FFI permission (the server has it; a cell does not) it calls `sched_setscheduler(2)` in
  * libc directly, on this thread, in microseconds; else it runs `chrt`. Why not always `chrt`: a
  * subprocess is spawned by the thread that serves every tenant, and `spawn` blocks it until the
- * child has exec'd, which waits for a core when the box is busy. Measured (session 17, 2 cores):
- * 3–6 demotions in a storm's first 2.5 s (7 runs), each `chrt` spawn blocking the thread 0.6–10.4
- * ms (the 10 of 2 runs read in full); the call took 0.07 ms on a quiet box.
+ * child has exec'd, which waits for a core when the box is busy. Measured (session 17, 2
+ * cores): 3–6 demotions in a storm's first 2.5 s (7 runs), each `chrt` spawn blocking the thread
+ * 0.6–10.4 ms (the 10 of 2 runs read in full); the call took 0.07 ms on a quiet box.
  *
  * @example
  * ```ts ignore

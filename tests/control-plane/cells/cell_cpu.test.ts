@@ -77,7 +77,7 @@ describe("CellCpuMeter", () => {
     expect(breaches).toEqual(["an event used more than 200 ms of CPU (limits.cpu_ms)"]);
   });
 
-  it("makes busy threads yield after 50 ms of one event, or 50 ms while none ended", () => {
+  it("makes the busy threads yield after 50 ms used while no event ended, each share small", () => {
     const { meter, threads, yielded } = meterOver(10_000);
     threads.set(1, [0, true]);
     threads.set(2, [0, true]);
